@@ -1,0 +1,3 @@
+"""bounced: keeps a mailing list healthy from Amazon SES feedback."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""The value types every other module speaks in.
+
+Pure data: no I/O library is imported here. A `Notification` is what the parser makes of one SQS
+message body; a `Decision` is what the classifier decides for one of its recipients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What a notification reports. The values are the `kind` field of every JSON contract."""
+
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    DELIVERY = "delivery"
+    DELIVERY_DELAY = "delivery_delay"
+    SEND = "send"
+    REJECT = "reject"
+    OPEN = "open"
+    CLICK = "click"
+    RENDERING_FAILURE = "rendering_failure"
+    SUBSCRIPTION = "subscription"
+    # SNS SubscriptionConfirmation and UnsubscribeConfirmation: both are SNS housekeeping with no
+    # recipients; `Notification.sns_type` tells them apart.
+    SUBSCRIPTION_CONFIRMATION = "subscription_confirmation"
+
+
+class Action(StrEnum):
+    """What bounced does to one recipient."""
+
+    SUPPRESS = "suppress"  # never send again (only a person lifts it)
+    RETRY = "retry"  # transient: defer, try again after a backoff window
+    REVIEW = "review"  # a person must look (the message, not the address, may be at fault)
+    CLEAR = "clear"  # delivered: the address works
+    IGNORE = "ignore"  # no effect on the list
+
+
+class Status(StrEnum):
+    """The state of one address."""
+
+    ACTIVE = "active"
+    DEFERRED = "deferred"
+    SUPPRESSED = "suppressed"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One recipient a notification is about, with the DSN fields SES passes on when it has them."""
+
+    address: str  # normalised: the addr-spec, lower-cased (Unicode-aware, no IDNA conversion)
+    dsn_action: str | None = None
+    dsn_status: str | None = None  # RFC 3463 enhanced status code, e.g. "5.1.1"
+    diagnostic_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One SES notification or event, whichever of the two formats and envelopes it came in."""
+
+    kind: Kind
+    occurred_at: datetime  # when SES says it happened (timezone-aware, UTC)
+    recipients: tuple[Recipient, ...]
+    ses_message_id: str | None = None  # mail.messageId: SES's id of the mail that was sent
+    feedback_id: str | None = None  # bounce/complaint feedbackId, when SES gives one
+    bounce_type: str | None = None
+    bounce_subtype: str | None = None
+    complaint_feedback_type: str | None = None
+    complaint_subtype: str | None = None
+    delay_type: str | None = None
+    # The SNS envelope, when there was one (raw message delivery has none).
+    sns_type: str | None = None  # Notification, SubscriptionConfirmation, UnsubscribeConfirmation
+    sns_message_id: str | None = None
+    topic_arn: str | None = None
+    subscribe_url: str | None = None
+    # The SES JSON itself (the SNS Message field, or the raw body), kept for the audit log.
+    payload: str = ""
+
+    @property
+    def idempotency_id(self) -> str | None:
+        """The id that, with kind and recipient, names this notification in the audit log."""
+        return self.feedback_id or self.ses_message_id
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What bounced does to one recipient of one notification, and why."""
+
+    action: Action
+    address: str | None  # None only for a notification with no recipients (action IGNORE)
+    reason: str  # the diagnostic taxonomy: user-unknown, mailbox-full, ... (see classify)
+    # The key of the retry policy's window list for a RETRY ("General", "MailboxFull",
+    # "DeliveryDelay.RecipientServerError", ...); None for other actions.
+    cause: str | None = None
+    # Set by the classifier when a transient bounce says the address or domain does not exist and
+    # the operator opted in to escalating those: the store suppresses instead of retrying.
+    escalate: bool = False
+
+
+class ReadError(ValueError):
+    """A message body bounced cannot read or trust. `code` is a short stable label (a metric label
+    and the quarantine's reason); `detail` says what is wrong, fit for an operator."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail

@@ -1,0 +1,41 @@
+"""Fixtures shared by every test tier: a real PostgreSQL and a real (moto) AWS endpoint on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.support import aws, postgres
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn() -> Iterator[str]:
+    """An admin DSN of the session's PostgreSQL server (BOUNCED_TEST_DSN or a throwaway)."""
+    with postgres.server_dsn() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def empty_database(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A new empty database for one test, dropped afterwards."""
+    dsn = await postgres.create_database(pg_admin_dsn)
+    yield dsn
+    await postgres.drop_database(pg_admin_dsn, dsn)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The endpoint URL of a moto server on 127.0.0.1 for the whole session."""
+    with aws.moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clean moto and the environment that points botocore at it; returns the endpoint."""
+    aws.reset_moto(moto_endpoint)
+    for name, value in aws.FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    return moto_endpoint
