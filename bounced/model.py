@@ -59,6 +59,25 @@ class Recipient:
 
 
 @dataclass(frozen=True, slots=True)
+class SnsEnvelope:
+    """The SNS envelope around a message (raw message delivery has none), its fields as SNS sent them:
+    exactly the strings the signature covers."""
+
+    type: str  # Notification, SubscriptionConfirmation, UnsubscribeConfirmation
+    message_id: str
+    topic_arn: str
+    message: str  # the SES JSON, as the string SNS signed
+    timestamp: str
+    signature_version: str | None = None
+    signature: str | None = None
+    signing_cert_url: str | None = None
+    subject: str | None = None  # Notification only, when present
+    subscribe_url: str | None = None  # confirmations only
+    token: str | None = None  # confirmations only
+    unsubscribe_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     """One SES notification or event, whichever of the two formats and envelopes it came in."""
 
@@ -73,10 +92,7 @@ class Notification:
     complaint_subtype: str | None = None
     delay_type: str | None = None
     # The SNS envelope, when there was one (raw message delivery has none).
-    sns_type: str | None = None  # Notification, SubscriptionConfirmation, UnsubscribeConfirmation
-    sns_message_id: str | None = None
-    topic_arn: str | None = None
-    subscribe_url: str | None = None
+    envelope: SnsEnvelope | None = None
     # The SES JSON itself (the SNS Message field, or the raw body), kept for the audit log.
     payload: str = ""
 
@@ -109,3 +125,29 @@ class ReadError(ValueError):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One SQS message that was read: its notification and a decision per recipient, to commit."""
+
+    queue: str  # the queue's short name (bounce, complaint, delivery, or as configured)
+    sqs_message_id: str
+    notification: Notification
+    decisions: tuple[Decision, ...]
+    sent_at: datetime | None = None  # SQS SentTimestamp, for the lag metric
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """One SQS message that could not be read or trusted, to keep with its raw bytes and the reason."""
+
+    queue: str
+    sqs_message_id: str
+    body: bytes
+    code: str  # ReadError.code, or "receive_count_exceeded"
+    detail: str
+    receive_count: int = 1
+
+
+Outcome = Applied | Quarantined
