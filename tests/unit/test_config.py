@@ -1,0 +1,128 @@
+"""Settings: environment over TOML, validation that names the setting, no silent unknowns, no secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bounced.config import SETTINGS, ConfigError, Settings, load_settings, redact_dsn, settings_markdown
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-bounces"
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    settings = load_settings({})
+    assert settings == Settings()
+    assert settings.verify_signatures is True
+    assert settings.http_addr == "127.0.0.1:8080"
+    assert settings.queues() == {}
+
+
+def test_environment_values_are_typed() -> None:
+    settings = load_settings(
+        {
+            "BOUNCED_BOUNCE_QUEUE_URL": QUEUE,
+            "BOUNCED_POLLERS_PER_QUEUE": "4",
+            "BOUNCED_VERIFY_SIGNATURES": "false",
+            "BOUNCED_SHUTDOWN_GRACE": "2.5",
+            "BOUNCED_ALLOWED_TOPIC_ARNS": "arn:aws:sns:us-east-1:1:a, arn:aws:sns:us-east-1:1:b",
+        }
+    )
+    assert settings.queues() == {"bounce": QUEUE}
+    assert settings.pollers_per_queue == 4
+    assert settings.verify_signatures is False
+    assert settings.shutdown_grace == 2.5
+    assert settings.allowed_topic_arns == {"arn:aws:sns:us-east-1:1:a", "arn:aws:sns:us-east-1:1:b"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("BOUNCED_BATCH_SIZE", "11", "from 1 to 10"),
+        ("BOUNCED_BATCH_SIZE", "ten", "whole number"),
+        ("BOUNCED_WAIT_TIME_SECONDS", "-1", "from 0 to 20"),
+        ("BOUNCED_VERIFY_SIGNATURES", "maybe", "true or false"),
+        ("BOUNCED_BOUNCE_QUEUE_URL", "not a url", "SQS queue URL"),
+        ("BOUNCED_ALLOWED_TOPIC_ARNS", "topic", "not an SNS topic ARN"),
+        ("BOUNCED_HTTP_ADDR", "8080", "HOST:PORT"),
+        ("BOUNCED_LOG_LEVEL", "loud", "one of"),
+        ("BOUNCED_SHUTDOWN_GRACE", "soon", "seconds"),
+    ],
+)
+def test_invalid_values_name_the_setting(name: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({name: value})
+    message = str(raised.value)
+    assert message.startswith(f"{name}: ")
+    assert says in message
+    assert "\n" not in message
+
+
+def test_unknown_environment_setting_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="BOUNCED_POLLERS: unknown setting"):
+        load_settings({"BOUNCED_POLLERS": "3"})
+
+
+def test_other_environment_variables_are_ignored() -> None:
+    assert load_settings({"PATH": "/bin", "AWS_REGION": "eu-west-1"}) == Settings()
+
+
+def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    path = tmp_path / "bounced.toml"
+    path.write_text(
+        f'bounce_queue_url = "{QUEUE}"\npollers_per_queue = 3\nbatch_size = 5\n'
+        '[retry.windows]\nGeneral = ["1h"]\n',
+        encoding="utf-8",
+    )
+    settings = load_settings({"BOUNCED_BATCH_SIZE": "7"}, str(path))
+    assert settings.bounce_queue_url == QUEUE
+    assert settings.pollers_per_queue == 3
+    assert settings.batch_size == 7
+    assert settings.retry == {"windows": {"General": ["1h"]}}
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "bounced.toml"
+    path.write_text("pollers_per_queue = 9\n", encoding="utf-8")
+    assert load_settings({"BOUNCED_CONFIG": str(path)}).pollers_per_queue == 9
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("polers_per_queue = 3\n", "polers_per_queue: unknown key"),
+        ("pollers_per_queue = true\n", "pollers_per_queue: must be a whole number"),
+        ("pollers_per_queue = \n", "not valid TOML"),
+        ("retry = 3\n", "retry: must be a table"),
+    ],
+)
+def test_bad_toml_names_the_key(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "bounced.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=says):
+        load_settings({}, str(path))
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="BOUNCED_CONFIG: cannot read"):
+        load_settings({}, str(tmp_path / "absent.toml"))
+
+
+def test_a_dsn_with_a_password_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"BOUNCED_DATABASE_URL": "mysql://u:hunter2@db/x"})
+    assert "hunter2" not in str(raised.value)
+    assert redact_dsn("postgresql://u:hunter2@db:5433/x") == "postgresql://u:***@db:5433/x"
+    assert redact_dsn("postgresql://u@db/x") == "postgresql://u@db/x"
+
+
+def test_require_queues_names_the_missing_setting() -> None:
+    with pytest.raises(ConfigError, match="BOUNCED_BOUNCE_QUEUE_URL: not set"):
+        load_settings({}).require_queues()
+
+
+def test_markdown_table_lists_every_setting() -> None:
+    table = settings_markdown()
+    for setting in SETTINGS:
+        assert f"`{setting.env}`" in table
