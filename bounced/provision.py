@@ -1,0 +1,93 @@
+"""Create the SNS topics, SQS queues, dead-letter queues and subscriptions SES feedback flows through.
+
+Used by `bounced demo` against its embedded emulator, by the tests against moto, and by the Docker
+Compose stack's one-shot set-up job. For real AWS, use the CloudFormation template in deploy/aws/,
+which also sets least-privilege policies and encryption.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = ("bounce", "complaint", "delivery")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackWiring:
+    """What `provision` created, by kind (bounce, complaint, delivery)."""
+
+    topics: dict[str, str]  # kind -> topic ARN
+    queues: dict[str, str]  # kind -> queue URL
+    dead_letter_queues: dict[str, str]  # kind -> DLQ URL
+    retry_queue: str  # outbound queue URL for released retries
+
+    def environment(self) -> dict[str, str]:
+        """The BOUNCED_* settings that point the daemon at these queues."""
+        return {
+            "BOUNCED_BOUNCE_QUEUE_URL": self.queues["bounce"],
+            "BOUNCED_COMPLAINT_QUEUE_URL": self.queues["complaint"],
+            "BOUNCED_DELIVERY_QUEUE_URL": self.queues["delivery"],
+            "BOUNCED_RETRY_QUEUE_URL": self.retry_queue,
+            "BOUNCED_ALLOWED_TOPIC_ARNS": ",".join(self.topics.values()),
+        }
+
+
+async def provision(
+    sns: Any,
+    sqs: Any,
+    *,
+    prefix: str = "bounced",
+    raw_delivery: Mapping[str, bool] | None = None,
+    max_receive_count: int = 10,
+) -> FeedbackWiring:
+    """Create (idempotently) a topic, queue and DLQ per kind, subscribe each queue to its topic
+    (raw message delivery per `raw_delivery`, default off: SNS-wrapped), and the retry queue.
+
+    The DLQ's maxReceiveCount (default 10) is deliberately above bounced's own
+    BOUNCED_MAX_RECEIVE_COUNT (default 5): bounced quarantines a message that keeps coming back in
+    PostgreSQL, with the reason and replay tools; the DLQ is the backstop for when bounced itself
+    cannot run."""
+    raw_delivery = raw_delivery or {}
+    topics: dict[str, str] = {}
+    queues: dict[str, str] = {}
+    dead_letter_queues: dict[str, str] = {}
+    for kind in KINDS:
+        topic_arn = (await sns.create_topic(Name=f"{prefix}-{kind}s"))["TopicArn"]
+        dlq_url = (await sqs.create_queue(QueueName=f"{prefix}-{kind}s-dlq"))["QueueUrl"]
+        queue_url = await _queue_with_dlq(sqs, f"{prefix}-{kind}s", dlq_url, topic_arn, max_receive_count)
+        queue_arn = await _queue_arn(sqs, queue_url)
+        attributes = {"RawMessageDelivery": "true"} if raw_delivery.get(kind) else {}
+        await sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+        topics[kind], queues[kind], dead_letter_queues[kind] = topic_arn, queue_url, dlq_url
+    retry_queue = (await sqs.create_queue(QueueName=f"{prefix}-retries"))["QueueUrl"]
+    return FeedbackWiring(topics, queues, dead_letter_queues, retry_queue)
+
+
+async def _queue_with_dlq(sqs: Any, name: str, dlq_url: str, topic_arn: str, max_receive_count: int) -> str:
+    dlq_arn = await _queue_arn(sqs, dlq_url)
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+    url = str((await sqs.create_queue(QueueName=name))["QueueUrl"])
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": await _queue_arn(sqs, url),
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+    await sqs.set_queue_attributes(
+        QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(redrive), "Policy": json.dumps(policy)}
+    )
+    return url
+
+
+async def _queue_arn(sqs: Any, url: str) -> str:
+    reply = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(reply["Attributes"]["QueueArn"])
