@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bounced.model import ReadError, SnsEnvelope
 from bounced.signature import (
@@ -421,3 +423,27 @@ async def test_a_bad_certificate_is_not_cached(signer: SnsSigner) -> None:
     assert await refused(verifier, signer.sign(notification())) == "bad_certificate"
     fetcher.bodies[CERT_URL] = signer.pem
     await verifier.verify(signer.sign(notification()))
+
+
+# any text SNS may carry
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    message=st.text(),
+    subject=st.none() | st.text(),
+    flip=st.integers(min_value=0),
+    version=st.sampled_from(["1", "2"]),
+)
+def test_any_text_round_trips_and_any_change_to_it_is_refused(
+    message: str, subject: str | None, flip: int, version: str
+) -> None:
+    signer = SnsSigner.make()
+    verifier = SnsSignatureVerifier(StaticFetcher({CERT_URL: signer.pem}), clock=FixedClock(NOW))
+    envelope = signer.sign(notification(message, subject=subject), version)
+    asyncio.run(verifier.verify(envelope))
+    tampered = (
+        message + "x" if not message else message[: flip % len(message)] + message[flip % len(message) + 1 :]
+    )
+    with pytest.raises(ReadError):
+        asyncio.run(verifier.verify(dataclasses.replace(envelope, message=tampered)))
