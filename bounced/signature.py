@@ -112,7 +112,11 @@ def string_to_sign(envelope: SnsEnvelope) -> bytes:
     else:
         raise ReadError("bad_envelope", f"unknown SNS message type {envelope.type[:50]!r}")
     # Subject is signed only when SNS sent one; absent and empty are different messages.
-    return "".join(f"{key}\n{values[key]}\n" for key in keys if values[key] is not None).encode()
+    text = "".join(f"{key}\n{values[key]}\n" for key in keys if values[key] is not None)
+    try:
+        return text.encode()
+    except UnicodeEncodeError as error:  # a lone surrogate from a JSON escape: SNS never sends one
+        raise ReadError("bad_envelope", "a signed field is not valid Unicode") from error
 
 
 def _decode_signature(signature: str) -> bytes:

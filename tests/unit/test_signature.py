@@ -129,6 +129,14 @@ def test_confirmation_without_its_fields_is_a_bad_envelope(missing: str) -> None
     assert caught.value.code == "bad_envelope"
 
 
+@pytest.mark.parametrize("field", ["message", "subject", "topic_arn"])
+def test_a_lone_surrogate_is_a_bad_envelope_not_a_crash(field: str) -> None:
+    # json.loads('"\\ud800"') gives one; a hostile body must not escape as UnicodeEncodeError.
+    with pytest.raises(ReadError) as caught:
+        string_to_sign(changed(notification(), field, "x\ud800"))
+    assert caught.value.code == "bad_envelope"
+
+
 def test_unknown_type_is_a_bad_envelope() -> None:
     with pytest.raises(ReadError) as caught:
         string_to_sign(dataclasses.replace(notification(), type="Surprise"))
