@@ -1,11 +1,141 @@
-"""`bounced classify`: what would bounced do with this message? (placeholder until the parser lands)"""
+"""`bounced classify [FILE ...]`: what would bounced do with this message?
+
+Reads one SQS message body per file (stdin when none is given, or for `-`), runs the daemon's own
+reader and classifier, and prints one JSON object per line for each decision. Exit status: 0 every
+input was read, 1 any input was rejected, 2 usage error (a file that cannot be opened, say).
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import IO, Any
+
+from bounced.classify import DEFAULT_RULES, Rules, classify
+from bounced.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
+from bounced.model import Decision, Notification, ReadError
+from bounced.pipeline import Verifier, read_message
+
+STDIN = "-"
+
+# The order of every output object's fields (`error` only on a reject).
+FIELDS = (
+    "input",
+    "action",
+    "address",
+    "kind",
+    "bounce_type",
+    "bounce_subtype",
+    "complaint_feedback_type",
+    "complaint_subtype",
+    "delay_type",
+    "reason",
+    "feedback_id",
+    "ses_message_id",
+)
+
+VerifierFactory = Callable[[bool], Verifier | None]
+
+
+def no_verifier(verify_signatures: bool) -> Verifier | None:
+    """Until `bounced.signature` lands, signatures are not checked either way."""
+    return None
+
+
+# The lead swaps in the real factory (bounced.signature) here; tests may replace it too.
+verifier_factory: VerifierFactory = no_verifier
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    parser = subparsers.add_parser("classify", help="read SQS message bodies and print decisions")
-    parser.set_defaults(handler=lambda args: 2)
+    """Add `classify` to the command line."""
+    parser = subparsers.add_parser(
+        "classify",
+        help="read SQS message bodies and print what bounced would decide",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "files", nargs="*", metavar="FILE", help="one SQS message body per file (default: stdin)"
+    )
+    parser.add_argument(
+        "--allow-topic",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="accept SNS envelopes only from this topic (repeatable)",
+    )
+    parser.add_argument(
+        "--no-verify-signatures",
+        action="store_true",
+        help="do not verify SNS signatures (verification arrives with a later release)",
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the command for parsed arguments; returns the exit status."""
+    try:
+        inputs = read_inputs(args.files or [STDIN])
+    except OSError as exc:
+        print(f"bounced classify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    verifier = verifier_factory(not args.no_verify_signatures)
+    return asyncio.run(run(inputs, verifier=verifier, allowed_topics=frozenset(args.allow_topic)))
+
+
+def read_inputs(names: Iterable[str]) -> list[tuple[str, bytes]]:
+    """(name, body) for each input, all read before any is judged: a typo is a usage error."""
+    return [(name, sys.stdin.buffer.read() if name == STDIN else _read_file(name)) for name in names]
+
+
+def _read_file(name: str) -> bytes:
+    with open(name, "rb") as file:
+        return file.read()
+
+
+async def run(
+    inputs: Iterable[tuple[str, bytes]],
+    *,
+    verifier: Verifier | None,
+    allowed_topics: frozenset[str] = frozenset(),
+    rules: Rules = DEFAULT_RULES,
+    out: IO[str] | None = None,
+) -> int:
+    """Classify every input and print its lines; EXIT_PROBLEM when any input was rejected."""
+    stream = out if out is not None else sys.stdout
+    status = EXIT_OK
+    for name, body in inputs:
+        try:
+            notification = await read_message(body, verifier=verifier, allowed_topics=allowed_topics)
+        except ReadError as exc:
+            status = EXIT_PROBLEM
+            _emit(stream, {**dict.fromkeys(FIELDS), "input": name, "action": "reject", "error": str(exc)})
+            continue
+        for decision in classify(notification, rules):
+            _emit(stream, decision_line(name, notification, decision))
+    return status
+
+
+def decision_line(name: str, notification: Notification, decision: Decision) -> dict[str, Any]:
+    """The output object for one decision."""
+    return {
+        "input": name,
+        "action": decision.action.value,
+        "address": decision.address,
+        "kind": notification.kind.value,
+        "bounce_type": notification.bounce_type,
+        "bounce_subtype": notification.bounce_subtype,
+        "complaint_feedback_type": notification.complaint_feedback_type,
+        "complaint_subtype": notification.complaint_subtype,
+        "delay_type": notification.delay_type,
+        "reason": decision.reason,
+        "feedback_id": notification.feedback_id,
+        "ses_message_id": notification.ses_message_id,
+    }
+
+
+def _emit(stream: IO[str], line: dict[str, Any]) -> None:
+    stream.write(json.dumps(line, ensure_ascii=False) + "\n")

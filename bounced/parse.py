@@ -1,0 +1,305 @@
+"""One SQS message body in, one typed `Notification` out, or a `ReadError` saying why not.
+
+Accepts SNS-wrapped and raw bodies, and both SES shapes: identity notifications
+(`notificationType`) and configuration-set event publishing (`eventType`). Recipients come only
+from the notification's own list (`bouncedRecipients`, `complainedRecipients`,
+`delivery.recipients`, `deliveryDelay.delayedRecipients`), never from `mail.destination`. One bad
+recipient makes the whole message bad. Unknown fields are ignored; a known field of the wrong JSON
+type is `bad_field`.
+
+`ReadError.code` is one of (stable: metric labels and the quarantine's reason):
+
+=================  ============================================================================
+too_large          the body exceeds 1 MiB (SQS's own limit)
+invalid_utf8       the body is not UTF-8
+invalid_json       the body, or the SNS Message, is not (standard) JSON
+too_deep           JSON nested deeper than `bounced.envelope.MAX_DEPTH`
+not_an_object      the top level is not a JSON object
+missing_type       neither `eventType` nor `notificationType` (nor an SNS `Type`)
+unknown_type       a type bounced does not know (SNS `Type`, SES event or notification type)
+missing_field      a required field is absent (`mail`, `mail.messageId`, `bounce.bounceType`, ...)
+bad_field          a known field has the wrong JSON type, or holds a NUL or a lone surrogate
+no_recipients      a bounce, complaint, delivery or delivery delay with no recipient
+bad_address        a recipient that is not an e-mail address (see `bounced.addresses`)
+bad_timestamp      a timestamp that is not ISO 8601 with a time zone
+=================  ============================================================================
+
+`bounced.pipeline` adds `topic_not_allowed`, and signature verification its own codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bounced.addresses import normalise_address
+from bounced.envelope import read_document, storable
+from bounced.model import Kind, Notification, ReadError, Recipient, SnsEnvelope
+
+# What a notification says besides its recipients: keyword arguments for `Notification`.
+Extras = dict[str, str | None]
+# A payload reader: the payload object -> (recipients, extras, the payload's own timestamp).
+Reader = Callable[[dict[str, Any]], tuple[tuple[Recipient, ...], Extras, object]]
+
+# When SES sends no time at all (its "subscription succeeded" note over raw delivery).
+TIME_UNKNOWN = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_body(body: bytes) -> Notification:
+    """The notification in one SQS message body; raises only `ReadError`."""
+    envelope, document, payload, escaped = read_document(body)
+    if envelope is not None and envelope.type != "Notification":
+        return Notification(
+            kind=Kind.SUBSCRIPTION_CONFIRMATION,
+            occurred_at=parse_timestamp(envelope.timestamp, "Timestamp"),
+            recipients=(),
+            envelope=envelope,
+            payload=payload,
+        )
+    notification = _parse_ses(document, envelope, payload)
+    if escaped:
+        _check_storable(notification)
+    return notification
+
+
+def _check_storable(notification: Notification) -> None:
+    """Only a body with `\\u` escapes can hide a NUL or a lone surrogate in a string we keep."""
+    fields: list[str | None] = [
+        notification.ses_message_id,
+        notification.feedback_id,
+        notification.bounce_type,
+        notification.bounce_subtype,
+        notification.complaint_feedback_type,
+        notification.complaint_subtype,
+        notification.delay_type,
+        notification.payload,
+    ]
+    for recipient in notification.recipients:
+        fields += (recipient.dsn_action, recipient.dsn_status, recipient.diagnostic_code)
+    if not all(value is None or storable(value) for value in fields):
+        raise ReadError("bad_field", "a field holds a NUL or a lone surrogate")
+
+
+def _parse_ses(document: dict[str, Any], envelope: SnsEnvelope | None, payload: str) -> Notification:
+    kind, payload_key = _kind_of(document)
+    if kind is Kind.SUBSCRIPTION_CONFIRMATION:  # SES's "subscription succeeded" note: no mail
+        occurred_at = _fallback_time(envelope)
+        return Notification(
+            kind=kind, occurred_at=occurred_at, recipients=(), envelope=envelope, payload=payload
+        )
+    mail = _object(document.get("mail"), "mail", required=True)
+    body = _object(document.get(payload_key), payload_key, required=kind in _RECIPIENT_KINDS)
+    recipients, extras, own_time = _READERS[kind](body) if body else ((), {}, None)
+    if kind in _RECIPIENT_KINDS and not recipients:
+        raise ReadError("no_recipients", f"{payload_key} lists no recipients")
+    return Notification(
+        kind=kind,
+        occurred_at=_occurred_at(own_time, payload_key, mail, envelope),
+        recipients=recipients,
+        ses_message_id=_required_text(mail, "messageId", "mail"),
+        envelope=envelope,
+        payload=payload,
+        **extras,
+    )
+
+
+def _kind_of(document: dict[str, Any]) -> tuple[Kind, str]:
+    """The kind and the payload object's key, from `eventType` or `notificationType`."""
+    name = document.get("eventType")
+    table = _EVENT_TYPES
+    if name is None:
+        name = document.get("notificationType")
+        table = _NOTIFICATION_TYPES
+    if name is None:
+        raise ReadError("missing_type", "neither eventType nor notificationType")
+    if not isinstance(name, str):
+        raise ReadError("bad_field", "eventType/notificationType is not a string")
+    found = table.get(name)
+    if found is None:
+        raise ReadError("unknown_type", f"unknown SES type {name[:64]!r}")
+    return found
+
+
+def _occurred_at(
+    own_time: object, payload_key: str, mail: dict[str, Any], envelope: SnsEnvelope | None
+) -> datetime:
+    if own_time is not None:
+        return parse_timestamp(own_time, f"{payload_key}.timestamp")
+    mail_time = mail.get("timestamp")
+    if mail_time is not None:
+        return parse_timestamp(mail_time, "mail.timestamp")
+    if envelope is not None:
+        return parse_timestamp(envelope.timestamp, "Timestamp")
+    raise ReadError("missing_field", "no timestamp in the payload, mail or envelope")
+
+
+def _fallback_time(envelope: SnsEnvelope | None) -> datetime:
+    return TIME_UNKNOWN if envelope is None else parse_timestamp(envelope.timestamp, "Timestamp")
+
+
+def parse_timestamp(value: object, field: str) -> datetime:
+    """An ISO 8601 timestamp with a zone, as an aware UTC datetime; `bad_timestamp` otherwise."""
+    if not isinstance(value, str):
+        raise ReadError("bad_timestamp", f"{field} is not a string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ReadError("bad_timestamp", f"{field} is not ISO 8601: {value[:40]!r}") from None
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ReadError("bad_timestamp", f"{field} has no time zone")
+    return moment if offset.total_seconds() == 0 and moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+# -- field helpers -------------------------------------------------------------------------------
+
+
+def _object(value: object, field: str, *, required: bool) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if value is None:
+        if required:
+            raise ReadError("missing_field", f"no {field} object")
+        return {}
+    raise ReadError("bad_field", f"{field} is not an object")
+
+
+def _text(obj: dict[str, Any], key: str, where: str) -> str | None:
+    """A string field, or None when absent or null."""
+    value = obj.get(key)
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return None
+    raise ReadError("bad_field", f"{where}.{key} is not a string")
+
+
+def _required_text(obj: dict[str, Any], key: str, where: str) -> str:
+    value = _text(obj, key, where)
+    if value is None:
+        raise ReadError("missing_field", f"no {where}.{key}")
+    return value
+
+
+def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = obj.get(key)
+    if isinstance(value, list):
+        return value
+    if value is None:
+        return []
+    raise ReadError("bad_field", f"{where}.{key} is not a list")
+
+
+def _unique(recipients: list[Recipient]) -> tuple[Recipient, ...]:
+    """Recipients in order, each address once (the first mention wins)."""
+    if len(recipients) == 1:
+        return (recipients[0],)
+    seen: dict[str, Recipient] = {}
+    for recipient in recipients:
+        seen.setdefault(recipient.address, recipient)
+    return tuple(seen.values())
+
+
+def _dsn_recipients(items: list[Any], where: str) -> tuple[Recipient, ...]:
+    """Recipient objects with `emailAddress` and, when a DSN came back, its action/status/text."""
+    recipients = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ReadError("bad_field", f"{where} holds a {type(item).__name__}, not an object")
+        recipients.append(
+            Recipient(
+                address=normalise_address(_required_text(item, "emailAddress", where)),
+                dsn_action=_text(item, "action", where),
+                dsn_status=_text(item, "status", where),
+                diagnostic_code=_text(item, "diagnosticCode", where),
+            )
+        )
+    return _unique(recipients)
+
+
+# -- payload readers -----------------------------------------------------------------------------
+
+
+def _read_bounce(bounce: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+    recipients = _dsn_recipients(_list(bounce, "bouncedRecipients", "bounce"), "bounce.bouncedRecipients")
+    extras: Extras = {
+        "bounce_type": _required_text(bounce, "bounceType", "bounce"),
+        "bounce_subtype": _text(bounce, "bounceSubType", "bounce"),
+        "feedback_id": _text(bounce, "feedbackId", "bounce"),
+    }
+    return recipients, extras, bounce.get("timestamp")
+
+
+def _read_complaint(complaint: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+    where = "complaint.complainedRecipients"
+    items = _list(complaint, "complainedRecipients", "complaint")
+    recipients = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ReadError("bad_field", f"{where} holds a {type(item).__name__}, not an object")
+        address = normalise_address(_required_text(item, "emailAddress", where))
+        recipients.append(Recipient(address=address))
+    extras: Extras = {
+        "complaint_feedback_type": _text(complaint, "complaintFeedbackType", "complaint"),
+        "complaint_subtype": _text(complaint, "complaintSubType", "complaint"),
+        "feedback_id": _text(complaint, "feedbackId", "complaint"),
+    }
+    return _unique(recipients), extras, complaint.get("timestamp")
+
+
+def _read_delivery(delivery: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+    recipients = []
+    for item in _list(delivery, "recipients", "delivery"):
+        if not isinstance(item, str):
+            raise ReadError("bad_field", "delivery.recipients holds a non-string")
+        recipients.append(Recipient(address=normalise_address(item)))
+    return _unique(recipients), {}, delivery.get("timestamp")
+
+
+def _read_delay(delay: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+    where = "deliveryDelay.delayedRecipients"
+    recipients = _dsn_recipients(_list(delay, "delayedRecipients", "deliveryDelay"), where)
+    return recipients, {"delay_type": _text(delay, "delayType", "deliveryDelay")}, delay.get("timestamp")
+
+
+def _read_other(payload: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+    """Send, Reject, Open, Click, Rendering Failure, Subscription: no recipients of their own."""
+    return (), {}, payload.get("timestamp")
+
+
+_RECIPIENT_KINDS = frozenset({Kind.BOUNCE, Kind.COMPLAINT, Kind.DELIVERY, Kind.DELIVERY_DELAY})
+
+_READERS: dict[Kind, Reader] = {
+    Kind.BOUNCE: _read_bounce,
+    Kind.COMPLAINT: _read_complaint,
+    Kind.DELIVERY: _read_delivery,
+    Kind.DELIVERY_DELAY: _read_delay,
+    Kind.SEND: _read_other,
+    Kind.REJECT: _read_other,
+    Kind.OPEN: _read_other,
+    Kind.CLICK: _read_other,
+    Kind.RENDERING_FAILURE: _read_other,
+    Kind.SUBSCRIPTION: _read_other,
+}
+
+_NOTIFICATION_TYPES: dict[str, tuple[Kind, str]] = {
+    "Bounce": (Kind.BOUNCE, "bounce"),
+    "Complaint": (Kind.COMPLAINT, "complaint"),
+    "Delivery": (Kind.DELIVERY, "delivery"),
+    # SES publishes this once to a topic it was just told to notify; it carries no mail.
+    "AmazonSnsSubscriptionSucceeded": (Kind.SUBSCRIPTION_CONFIRMATION, "message"),
+}
+
+_EVENT_TYPES: dict[str, tuple[Kind, str]] = {
+    "Bounce": (Kind.BOUNCE, "bounce"),
+    "Complaint": (Kind.COMPLAINT, "complaint"),
+    "Delivery": (Kind.DELIVERY, "delivery"),
+    "Send": (Kind.SEND, "send"),
+    "Reject": (Kind.REJECT, "reject"),
+    "Open": (Kind.OPEN, "open"),
+    "Click": (Kind.CLICK, "click"),
+    "Rendering Failure": (Kind.RENDERING_FAILURE, "failure"),
+    "DeliveryDelay": (Kind.DELIVERY_DELAY, "deliveryDelay"),
+    "Subscription": (Kind.SUBSCRIPTION, "subscription"),
+}
