@@ -14,10 +14,12 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
+from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import DEFAULT_RULES, Rules, classify
 from bounced.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from bounced.model import Decision, Notification, ReadError
 from bounced.pipeline import Verifier, read_message
+from bounced.signature import CertificateUnavailable, SnsSignatureVerifier
 
 STDIN = "-"
 
@@ -40,13 +42,15 @@ FIELDS = (
 VerifierFactory = Callable[[bool], Verifier | None]
 
 
-def no_verifier(verify_signatures: bool) -> Verifier | None:
-    """Until `bounced.signature` lands, signatures are not checked either way."""
-    return None
+def https_verifier(verify_signatures: bool) -> Verifier | None:
+    """The daemon's own SNS signature check (certificates fetched from AWS over HTTPS), or None."""
+    if not verify_signatures:
+        return None
+    return SnsSignatureVerifier(HttpsCertificateFetcher())
 
 
-# The lead swaps in the real factory (bounced.signature) here; tests may replace it too.
-verifier_factory: VerifierFactory = no_verifier
+# Tests replace this to inject a certificate fetcher.
+verifier_factory: VerifierFactory = https_verifier
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -70,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--no-verify-signatures",
         action="store_true",
-        help="do not verify SNS signatures (verification arrives with a later release)",
+        help="do not verify SNS signatures (for messages from local emulators such as moto)",
     )
     parser.set_defaults(handler=handle)
 
@@ -112,7 +116,11 @@ async def run(
             notification = await read_message(body, verifier=verifier, allowed_topics=allowed_topics)
         except ReadError as exc:
             status = EXIT_PROBLEM
-            _emit(stream, {**dict.fromkeys(FIELDS), "input": name, "action": "reject", "error": str(exc)})
+            _emit(stream, _reject(name, str(exc)))
+            continue
+        except CertificateUnavailable as exc:
+            status = EXIT_PROBLEM
+            _emit(stream, _reject(name, f"certificate_unavailable: {exc}"))
             continue
         for decision in classify(notification, rules):
             _emit(stream, decision_line(name, notification, decision))
@@ -135,6 +143,10 @@ def decision_line(name: str, notification: Notification, decision: Decision) -> 
         "feedback_id": notification.feedback_id,
         "ses_message_id": notification.ses_message_id,
     }
+
+
+def _reject(name: str, error: str) -> dict[str, Any]:
+    return {**dict.fromkeys(FIELDS), "input": name, "action": "reject", "error": error}
 
 
 def _emit(stream: IO[str], line: dict[str, Any]) -> None:

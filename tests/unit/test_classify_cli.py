@@ -77,7 +77,7 @@ def test_output_is_utf8_not_escaped(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_no_recipients_gives_one_ignore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, "c.json", samples.subscription_confirmation())
-    assert main(["classify", path]) == 0
+    assert main(["classify", "--no-verify-signatures", path]) == 0
     (line,) = lines(capsys)
     assert (line["action"], line["address"], line["kind"]) == ("ignore", None, "subscription_confirmation")
 
@@ -142,6 +142,7 @@ def test_allow_topic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     raw = write(tmp_path, "raw.json", message)  # raw delivery has no topic to check
     args = [
         "classify",
+        "--no-verify-signatures",
         "--allow-topic",
         "arn:aws:sns:eu-west-1:1:ours",
         "--allow-topic",
@@ -193,3 +194,13 @@ def test_console_script(tmp_path: Path) -> None:
     ).stdout
     assert "--allow-topic" in help_text
     assert "--no-verify-signatures" in help_text
+
+
+def test_signatures_are_verified_by_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --no-verify-signatures an unsigned SNS envelope is rejected before anything is fetched."""
+    message = samples.dumps(samples.delivery(["a@example.com"]))
+    wrapped = write(tmp_path, "w.json", samples.sns_wrap(message, topic_arn="arn:aws:sns:eu-west-1:1:t"))
+    assert main(["classify", wrapped]) == 1
+    (line,) = lines(capsys)
+    assert line["action"] == "reject"
+    assert line["error"].split(":")[0] in {"unsigned", "bad_signature", "certificate_unavailable"}
