@@ -1,0 +1,113 @@
+"""The notify protocol over a real datagram socket, as systemd would receive it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bounced.sdnotify import Notifier
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2)
+    yield sock, path
+    sock.close()
+
+
+def received(sock: socket.socket) -> str:
+    return sock.recv(4096).decode()
+
+
+def test_messages_reach_the_socket(
+    listener: tuple[socket.socket, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock, path = listener
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    notifier = Notifier.from_env()
+    notifier.ready()
+    notifier.status("polling 3 queues\nsecond line")
+    notifier.watchdog()
+    notifier.stopping()
+    notifier.close()
+    assert [received(sock) for _ in range(4)] == [
+        "READY=1",
+        "STATUS=polling 3 queues second line",
+        "WATCHDOG=1",
+        "STOPPING=1",
+    ]
+    assert notifier.errors == 0
+
+
+def test_abstract_socket_names() -> None:
+    name = f"bounced-test-{uuid.uuid4().hex}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(b"\0" + name.encode())
+    sock.settimeout(2)
+    try:
+        notifier = Notifier.from_env({"NOTIFY_SOCKET": "@" + name})
+        notifier.ready()
+        notifier.close()
+        assert received(sock) == "READY=1"
+    finally:
+        sock.close()
+
+
+def test_no_socket_means_no_op() -> None:
+    notifier = Notifier.from_env({})
+    assert not notifier.enabled
+    notifier.ready()
+    notifier.watchdog()
+    assert notifier.errors == 0
+    assert notifier.watchdog_interval() is None
+
+
+def test_missing_socket_is_logged_and_counted_not_raised(tmp_path: Path) -> None:
+    hooked: list[int] = []
+    notifier = Notifier.from_env(
+        {"NOTIFY_SOCKET": str(tmp_path / "gone.sock")}, on_error=lambda: hooked.append(1)
+    )
+    notifier.ready()
+    notifier.watchdog()
+    notifier.close()
+    assert notifier.errors == 2
+    assert hooked == [1, 1]
+
+
+def test_full_buffer_does_not_block(tmp_path: Path) -> None:
+    path = str(tmp_path / "slow.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    try:
+        notifier = Notifier.from_env({"NOTIFY_SOCKET": path})
+        for _ in range(5000):  # nobody reads: the queue fills, sends fail fast
+            notifier.watchdog()
+        notifier.close()
+        assert notifier.errors > 0
+    finally:
+        sock.close()
+
+
+def test_watchdog_interval_is_half_of_watchdog_usec() -> None:
+    env = {"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "30000000"}
+    assert Notifier.from_env(env).watchdog_interval() == 15.0
+
+
+def test_watchdog_for_this_pid_only() -> None:
+    mine = {"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())}
+    other = {"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid() + 1)}
+    assert Notifier.from_env(mine).watchdog_interval() == 15.0
+    assert Notifier.from_env(other).watchdog_interval() is None
+
+
+@pytest.mark.parametrize("usec", ["", "0", "-5", "soon"])
+def test_unusable_watchdog_usec_means_no_watchdog(usec: str) -> None:
+    assert Notifier.from_env({"WATCHDOG_USEC": usec}).watchdog_interval() is None
