@@ -19,8 +19,11 @@ from aiohttp.typedefs import Middleware
 
 from bounced.clock import Clock
 from bounced.health import Heartbeats, ReadinessReport
+from bounced.listen import parse_listen_address
 from bounced.metrics import Metrics
 from bounced.sendgate import MAX_ADDRESSES, SendGate, answer_json, normalise_address
+
+__all__ = ["HttpServer", "Readiness", "build_app", "parse_listen_address", "serve"]
 
 log = structlog.get_logger(__name__)
 
@@ -228,21 +231,3 @@ async def serve(app: web.Application, host: str, port: int, *, shutdown_timeout:
         raise
     bound = runner.addresses[0]
     return HttpServer(runner=runner, host=host, port=int(bound[1]))
-
-
-def parse_listen_address(text: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port` (BOUNCED_HTTP_ADDR) to (host, port); ValueError when malformed.
-    Port 0 is accepted (a free port, for tests)."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"expected host:port or [ipv6]:port, got {text!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if not host:
-            raise ValueError(f"empty IPv6 address in {text!r}")
-    elif ":" in host or "[" in host or "]" in host:
-        raise ValueError(f"an IPv6 address needs brackets, as in [::1]:8080; got {text!r}")
-    port = int(port_text)
-    if port > 65535:
-        raise ValueError(f"port out of range in {text!r}")
-    return host, port
