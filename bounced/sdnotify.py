@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
+from bounced.clock import Clock
+
 log = structlog.get_logger(__name__)
 
 
@@ -110,3 +112,21 @@ def _watchdog_usec(env: Mapping[str, str]) -> int | None:
     except ValueError:
         return None
     return usec if usec > 0 else None
+
+
+async def watchdog_loop(notifier: Notifier, clock: Clock, healthy: Callable[[], bool] | None = None) -> None:
+    """Send WATCHDOG=1 every `watchdog_interval()` seconds, forever (run it as a task; cancel to stop).
+
+    With `healthy` (e.g. `lambda: heartbeats.report(clock.now()).healthy`) the ping is skipped while
+    the daemon is unhealthy, so systemd's watchdog restarts a process whose pollers are stuck even
+    though its event loop still turns. Returns at once when no watchdog is configured.
+    """
+    interval = notifier.watchdog_interval()
+    if interval is None:
+        return
+    while True:
+        if healthy is None or healthy():
+            notifier.watchdog()
+        else:
+            log.warning("watchdog_ping_withheld", reason="unhealthy")
+        await clock.sleep(interval)

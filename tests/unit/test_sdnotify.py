@@ -6,11 +6,12 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bounced.sdnotify import Notifier
+from bounced.sdnotify import Notifier, watchdog_loop
 
 
 @pytest.fixture
@@ -111,3 +112,53 @@ def test_watchdog_for_this_pid_only() -> None:
 @pytest.mark.parametrize("usec", ["", "0", "-5", "soon"])
 def test_unusable_watchdog_usec_means_no_watchdog(usec: str) -> None:
     assert Notifier.from_env({"WATCHDOG_USEC": usec}).watchdog_interval() is None
+
+
+class StopLoop(Exception):
+    pass
+
+
+class CountingClock:
+    """Records sleeps; ends the loop after `limit` of them."""
+
+    def __init__(self, limit: int) -> None:
+        self.sleeps: list[float] = []
+        self.limit = limit
+
+    def now(self) -> datetime:
+        return datetime(2026, 1, 1, tzinfo=UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if len(self.sleeps) >= self.limit:
+            raise StopLoop
+
+
+async def test_watchdog_loop_pings_at_half_the_interval(listener: tuple[socket.socket, str]) -> None:
+    sock, path = listener
+    notifier = Notifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "30000000"})
+    clock = CountingClock(limit=3)
+    with pytest.raises(StopLoop):
+        await watchdog_loop(notifier, clock)
+    notifier.close()
+    assert clock.sleeps == [15.0, 15.0, 15.0]
+    assert [received(sock) for _ in range(3)] == ["WATCHDOG=1"] * 3
+
+
+async def test_watchdog_loop_withholds_pings_while_unhealthy(listener: tuple[socket.socket, str]) -> None:
+    sock, path = listener
+    notifier = Notifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"})
+    verdicts = iter([True, False, True])
+    with pytest.raises(StopLoop):
+        await watchdog_loop(notifier, CountingClock(limit=3), healthy=lambda: next(verdicts))
+    notifier.close()
+    assert [received(sock) for _ in range(2)] == ["WATCHDOG=1"] * 2
+    sock.settimeout(0.05)
+    with pytest.raises(TimeoutError):
+        sock.recv(4096)
+
+
+async def test_watchdog_loop_returns_without_a_watchdog() -> None:
+    clock = CountingClock(limit=1)
+    await watchdog_loop(Notifier.from_env({}), clock)
+    assert clock.sleeps == []
