@@ -1,8 +1,9 @@
 """The systemd notify protocol: datagrams to `$NOTIFY_SOCKET` (READY=1, WATCHDOG=1, STATUS=, STOPPING=1).
 
 Without `NOTIFY_SOCKET` (not under systemd, or `Type=simple`) every call is a no-op. Sends never block
-(a full socket buffer drops the datagram) and never raise into the daemon: a failure is logged,
-counted in `errors`, and reported to the optional `on_error` hook (e.g. `metrics.error("sdnotify")`).
+(a full socket buffer drops the datagram) and never raise into the daemon: a failure is counted in
+`errors`, logged (the first and every 100th), and reported to the optional `on_error` hook (e.g.
+`metrics.error("sdnotify")`).
 """
 
 from __future__ import annotations
@@ -78,7 +79,16 @@ class Notifier:
             self._socket().sendto(message.encode(), _socket_address(self.address))
         except OSError as exc:
             self.errors += 1
-            log.warning("sdnotify_failed", error=type(exc).__name__, errno=exc.errno, message=message[:40])
+            # A gone or full socket fails every send (the watchdog pings every few seconds): log the
+            # first failure and then every 100th, so the journal is not flooded.
+            if self.errors == 1 or self.errors % 100 == 0:
+                log.warning(
+                    "sdnotify_failed",
+                    error=type(exc).__name__,
+                    errno=exc.errno,
+                    message=message[:40],
+                    errors=self.errors,
+                )
             if self._on_error is not None:
                 self._on_error()
 

@@ -10,36 +10,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from bounced.sdnotify import Notifier, watchdog_loop
+from tests.support.sdnotify import NotifyListener, notify_listener
 
 
 @pytest.fixture
-def listener(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
-    path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(2)
-    yield sock, path
-    sock.close()
+def listener(tmp_path: Path) -> Iterator[NotifyListener]:
+    with notify_listener(tmp_path) as notify:
+        yield notify
 
 
 def received(sock: socket.socket) -> str:
     return sock.recv(4096).decode()
 
 
-def test_messages_reach_the_socket(
-    listener: tuple[socket.socket, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sock, path = listener
-    monkeypatch.setenv("NOTIFY_SOCKET", path)
+def test_messages_reach_the_socket(listener: NotifyListener, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", listener.path)
     notifier = Notifier.from_env()
     notifier.ready()
     notifier.status("polling 3 queues\nsecond line")
     notifier.watchdog()
     notifier.stopping()
     notifier.close()
-    assert [received(sock) for _ in range(4)] == [
+    assert listener.wait_for("STOPPING=1", timeout=2) == [
         "READY=1",
         "STATUS=polling 3 queues second line",
         "WATCHDOG=1",
@@ -134,24 +129,25 @@ class CountingClock:
             raise StopLoop
 
 
-async def test_watchdog_loop_pings_at_half_the_interval(listener: tuple[socket.socket, str]) -> None:
-    sock, path = listener
-    notifier = Notifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "30000000"})
+async def test_watchdog_loop_pings_at_half_the_interval(listener: NotifyListener) -> None:
+    notifier = Notifier.from_env(listener.environ(watchdog_usec=30_000_000))
     clock = CountingClock(limit=3)
     with pytest.raises(StopLoop):
         await watchdog_loop(notifier, clock)
     notifier.close()
     assert clock.sleeps == [15.0, 15.0, 15.0]
-    assert [received(sock) for _ in range(3)] == ["WATCHDOG=1"] * 3
+    listener.sock.settimeout(2)
+    assert [received(listener.sock) for _ in range(3)] == ["WATCHDOG=1"] * 3
 
 
-async def test_watchdog_loop_withholds_pings_while_unhealthy(listener: tuple[socket.socket, str]) -> None:
-    sock, path = listener
-    notifier = Notifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"})
+async def test_watchdog_loop_withholds_pings_while_unhealthy(listener: NotifyListener) -> None:
+    sock = listener.sock
+    notifier = Notifier.from_env(listener.environ(watchdog_usec=2_000_000))
     verdicts = iter([True, False, True])
     with pytest.raises(StopLoop):
         await watchdog_loop(notifier, CountingClock(limit=3), healthy=lambda: next(verdicts))
     notifier.close()
+    sock.settimeout(2)
     assert [received(sock) for _ in range(2)] == ["WATCHDOG=1"] * 2
     sock.settimeout(0.05)
     with pytest.raises(TimeoutError):
@@ -162,3 +158,13 @@ async def test_watchdog_loop_returns_without_a_watchdog() -> None:
     clock = CountingClock(limit=1)
     await watchdog_loop(Notifier.from_env({}), clock)
     assert clock.sleeps == []
+
+
+def test_repeated_failures_are_logged_sparingly(tmp_path: Path) -> None:
+    notifier = Notifier.from_env({"NOTIFY_SOCKET": str(tmp_path / "gone.sock")})
+    with capture_logs() as logs:
+        for _ in range(250):
+            notifier.watchdog()
+    notifier.close()
+    assert notifier.errors == 250
+    assert [entry["errors"] for entry in logs if entry["event"] == "sdnotify_failed"] == [1, 100, 200]
