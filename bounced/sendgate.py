@@ -1,0 +1,71 @@
+"""The send-gate's answer for one address: may we mail it? Shared by `GET /v1/recipients/...` and
+`bounced status`, so both say the same thing in the same words.
+
+An address bounced has never heard of is sendable, with `status` null: "no record" is not the same as
+a recorded `active`, and clients are meant to read `sendable`, not `status`. Only `active` is
+sendable: `deferred` waits for its retry time (the scheduler releases it), `review` waits for a person,
+`suppressed` is for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from bounced.model import Status
+
+MAX_ADDRESSES = 1000  # per POST /v1/recipients/check
+MAX_ADDRESS_LENGTH = 320  # RFC 3696 errata: 64 local + @ + 255 domain
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientAnswer:
+    """What bounced knows about one address."""
+
+    address: str
+    status: Status
+    reason: str | None = None
+    retry_at: datetime | None = None
+
+    @property
+    def sendable(self) -> bool:
+        """Only an active address may be mailed."""
+        return self.status is Status.ACTIVE
+
+
+class SendGate(Protocol):
+    """Looks addresses up in the store (implemented over the recipients table)."""
+
+    async def lookup(self, addresses: Sequence[str]) -> Mapping[str, RecipientAnswer | None]:
+        """Answers keyed by the given (normalised) addresses; None or absent for an unknown address."""
+        ...
+
+
+def normalise_address(raw: str) -> str:
+    """The form addresses are stored in (trimmed, lower-cased); ValueError when it is not an address.
+
+    Deliberately loose: one `@` with something on each side, no spaces or control characters. The
+    gate answers questions; it does not judge RFC 5321 syntax.
+    """
+    address = raw.strip().lower()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or len(address) > MAX_ADDRESS_LENGTH:
+        raise ValueError("not an e-mail address")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in address):
+        raise ValueError("not an e-mail address")
+    return address
+
+
+def answer_json(address: str, answer: RecipientAnswer | None) -> dict[str, Any]:
+    """The JSON object for one address: {"address", "sendable", "status", "reason", "retry_at"}."""
+    if answer is None:
+        return {"address": address, "sendable": True, "status": None, "reason": None, "retry_at": None}
+    return {
+        "address": address,
+        "sendable": answer.sendable,
+        "status": answer.status.value,
+        "reason": answer.reason,
+        "retry_at": answer.retry_at.isoformat() if answer.retry_at else None,
+    }
