@@ -1,0 +1,333 @@
+"""The SQS consumer: long-poll a queue, read each batch, commit its effects, then delete it.
+
+One `Poller` owns at most one batch at a time, so in-flight work is bounded by the number of pollers
+(pollers x 10 messages) and a slow or absent PostgreSQL stops pollers from taking new messages instead
+of letting work pile up in memory.
+
+The order of a batch never changes: read every message, commit all outcomes in one transaction, and
+only then DeleteMessageBatch. A crash or a failed commit at any point leaves the messages on the queue;
+they come back after their visibility timeout and, the store being idempotent, change nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from bounced.clock import Clock
+from bounced.model import Applied, Outcome, Quarantined
+from bounced.reader import MessageReader
+from bounced.sqs import Message, SqsQueues, is_transient
+from bounced.store import CommitSummary, is_transient_error
+
+log = structlog.get_logger("bounced.consumer")
+
+_T = TypeVar("_T")
+STORE_REJECTED = "store_rejected"
+# How long releasing messages may take when a batch is cancelled at the shutdown deadline.
+RELEASE_TIMEOUT = 5.0
+
+
+class BatchStore(Protocol):
+    """What the consumer needs of the store."""
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary: ...
+
+
+class BatchObserver(Protocol):
+    """What the consumer reports (the metrics and the health heartbeats implement it)."""
+
+    def polled(self, poller: str, queue: str, received: int) -> None: ...
+
+    def committed(self, queue: str, summary: CommitSummary, seconds: float, now: datetime) -> None: ...
+
+    def deleted(self, queue: str, count: int) -> None: ...
+
+    def failed(self, component: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    """How a poller talks to its queue."""
+
+    batch_size: int = 10
+    wait_seconds: int = 20
+    visibility_timeout: int = 60
+    # Transient failures are tried this many times (with backoff) before the batch is abandoned.
+    attempts: int = 3
+
+
+class DatabaseGate:
+    """Open while PostgreSQL answers. A poller that fails to commit for a transient reason closes it;
+    pollers then wait here, without receiving, until a probe gets through again."""
+
+    def __init__(self, ping: Callable[[], Awaitable[None]], clock: Clock, max_backoff: float = 5.0) -> None:
+        self._ping = ping
+        self._clock = clock
+        self._max_backoff = max_backoff
+        self._open = asyncio.Event()
+        self._open.set()
+        self._probe: asyncio.Task[None] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether PostgreSQL answered last time anyone asked."""
+        return self._open.is_set()
+
+    def close(self) -> None:
+        """Mark PostgreSQL unreachable and start probing it."""
+        if not self._open.is_set():
+            return
+        self._open.clear()
+        log.warning("database_unavailable")
+        self._probe = asyncio.create_task(self._probe_until_open(), name="database-probe")
+
+    async def wait_open(self) -> bool:
+        """Return (True) once PostgreSQL answers."""
+        return await self._open.wait()
+
+    async def _probe_until_open(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._ping()
+            except Exception as exc:  # noqa: BLE001 (any failure means "not yet")
+                log.debug("database_probe_failed", error=type(exc).__name__)
+                await self._clock.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            log.info("database_available")
+            self._open.set()
+            return
+
+    async def aclose(self) -> None:
+        """Stop probing (at shutdown)."""
+        if self._probe is not None:
+            self._probe.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._probe
+
+
+class Poller:
+    """One long-poll loop on one queue."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        queue: str,
+        queue_url: str,
+        sqs: SqsQueues,
+        reader: MessageReader,
+        store: BatchStore,
+        gate: DatabaseGate,
+        observer: BatchObserver,
+        clock: Clock,
+        settings: PollSettings,
+    ) -> None:
+        self.name = name
+        self.queue = queue
+        self._url = queue_url
+        self._sqs = sqs
+        self._reader = reader
+        self._store = store
+        self._gate = gate
+        self._observer = observer
+        self._clock = clock
+        self._settings = settings
+        self._log = log.bind(queue=queue, poller=name)
+
+    async def run(self, stop: asyncio.Event, *, until_empty: bool = False) -> None:
+        """Poll until `stop` is set (or, with `until_empty`, until a long poll comes back empty)."""
+        while not stop.is_set():
+            if not await _unless_stopped(self._gate.wait_open(), stop):
+                return
+            messages = await _unless_stopped(self._receive(), stop)
+            if messages is None:
+                return
+            self._observer.polled(self.name, self.queue, len(messages))
+            if messages:
+                await self.handle(messages)
+            elif until_empty:
+                self._log.info("queue_drained")
+                return
+
+    async def _receive(self) -> list[Message]:
+        try:
+            return await self._retrying(
+                lambda: self._sqs.receive(
+                    self._url,
+                    max_messages=self._settings.batch_size,
+                    wait_seconds=self._settings.wait_seconds,
+                    visibility_timeout=self._settings.visibility_timeout,
+                ),
+                is_transient,
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self._observer.failed("sqs")
+            self._log.warning("receive_failed", error=type(exc).__name__)
+            await self._clock.sleep(self._settings.visibility_timeout / 10)
+            return []
+
+    async def handle(self, messages: Sequence[Message]) -> None:
+        """Read, commit and delete one received batch. Cancellation (the shutdown deadline) releases
+        the batch's messages at once so another consumer can take them."""
+        try:
+            async with self._keep_invisible(messages):
+                done = await self._read_and_commit(messages)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(messages))
+            raise
+        if done:
+            await self._delete(done)
+
+    async def _read_and_commit(self, messages: Sequence[Message]) -> list[Message]:
+        started = time.perf_counter()
+        read: list[tuple[Message, Outcome]] = []
+        for message in messages:
+            outcome = await self._reader.read(self.queue, message)
+            if outcome is not None:
+                read.append((message, outcome))
+        if not read:
+            return []
+        summary = await self._commit(read)
+        if summary is None:
+            return []
+        self._observer.committed(self.queue, summary, time.perf_counter() - started, self._clock.now())
+        self._log_batch([outcome for _, outcome in read])
+        return [message for message, _ in read]
+
+    async def _commit(self, read: Sequence[tuple[Message, Outcome]]) -> CommitSummary | None:
+        """Commit the batch, or None when PostgreSQL is unreachable (the batch is left to come back)."""
+        outcomes = [outcome for _, outcome in read]
+        try:
+            return await self._retrying(
+                lambda: self._store.commit(outcomes, self._clock.now()), is_transient_error
+            )
+        except Exception as exc:
+            self._observer.failed("store")
+            if is_transient_error(exc):
+                self._log.warning("commit_failed", error=type(exc).__name__, messages=len(outcomes))
+                self._gate.close()
+                return None
+            self._log.exception("commit_rejected", messages=len(outcomes))
+            return await self._commit_one_by_one(read)
+
+    async def _commit_one_by_one(self, read: Sequence[tuple[Message, Outcome]]) -> CommitSummary | None:
+        """A batch PostgreSQL refused for a reason that will not pass (a value it cannot store):
+        commit each message alone, and quarantine the ones refused again, so that one bad message
+        neither blocks nor drags down the rest."""
+        merged: CommitSummary | None = None
+        for message, outcome in read:
+            try:
+                summary = await self._store.commit([outcome], self._clock.now())
+            except Exception as exc:
+                if is_transient_error(exc):
+                    self._gate.close()
+                    return None
+                rejected = _store_rejected(self.queue, message, exc)
+                summary = await self._store.commit([rejected], self._clock.now())
+            merged = summary if merged is None else merged.merge(summary)
+        return merged
+
+    async def _delete(self, messages: Sequence[Message]) -> None:
+        try:
+            failed = await self._retrying(lambda: self._sqs.delete(self._url, messages), is_transient)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            failed = [m.message_id for m in messages]
+        if failed:
+            # The effects are committed; redelivery of these changes nothing.
+            self._observer.failed("sqs")
+            self._log.warning("delete_failed", sqs_message_ids=failed)
+        self._observer.deleted(self.queue, len(messages) - len(failed))
+
+    async def _release(self, messages: Sequence[Message]) -> None:
+        try:
+            async with asyncio.timeout(RELEASE_TIMEOUT):
+                await self._sqs.change_visibility(self._url, messages, 0)
+            self._log.info("batch_released", messages=len(messages))
+        except Exception as exc:  # noqa: BLE001 (best effort: they return after the timeout anyway)
+            self._log.warning("release_failed", error=type(exc).__name__)
+
+    @asynccontextmanager
+    async def _keep_invisible(self, messages: Sequence[Message]) -> AsyncIterator[None]:
+        """Extend the batch's visibility timeout while it works, so no other consumer takes it."""
+        task = asyncio.create_task(self._extend_visibility(messages), name=f"{self.name}-visibility")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _extend_visibility(self, messages: Sequence[Message]) -> None:
+        timeout = self._settings.visibility_timeout
+        while True:
+            await self._clock.sleep(timeout / 2)
+            try:
+                await self._sqs.change_visibility(self._url, messages, timeout)
+                self._log.debug("visibility_extended", messages=len(messages))
+            except Exception as exc:  # noqa: BLE001 (the next tick tries again)
+                self._observer.failed("sqs")
+                self._log.warning("visibility_extension_failed", error=type(exc).__name__)
+
+    async def _retrying(
+        self, call: Callable[[], Awaitable[_T]], transient: Callable[[BaseException], bool]
+    ) -> _T:
+        """Await `call()`, calling again with backoff while it fails for a transient reason."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self._settings.attempts),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            retry=retry_if_exception(transient),
+            sleep=self._clock.sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _log_batch(self, outcomes: Sequence[Outcome]) -> None:
+        applied = [o for o in outcomes if isinstance(o, Applied)]
+        quarantined = [o for o in outcomes if isinstance(o, Quarantined)]
+        for item in quarantined:
+            self._log.warning("message_quarantined", sqs_message_id=item.sqs_message_id, reason=item.code)
+        self._log.info("batch_committed", applied=len(applied), quarantined=len(quarantined))
+
+
+def _store_rejected(queue: str, message: Message, exc: Exception) -> Quarantined:
+    return Quarantined(
+        queue=queue,
+        sqs_message_id=message.message_id,
+        body=message.body,
+        code=STORE_REJECTED,
+        detail=f"{type(exc).__name__}: {exc}"[:500],
+        receive_count=message.receive_count,
+    )
+
+
+async def _unless_stopped(work: Awaitable[_T], stop: asyncio.Event) -> _T | None:
+    """Await `work`, or cancel it and return None as soon as `stop` is set."""
+    task: asyncio.Future[_T] = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    return None

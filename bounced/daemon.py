@@ -1,0 +1,354 @@
+"""The daemon's lifecycle: one owner for start-up, the running tasks, signals, drain and exit.
+
+Start-up order: the HTTP endpoint first (so /healthz and /readyz answer while we wait), then PostgreSQL
+(waiting, not failing, while it is unreachable), the schema check (refuse a schema behind or ahead of
+the code), then pollers, the retry scheduler and the gauges refresher as named tasks in one TaskGroup:
+if any of them dies, the daemon stops loudly instead of limping on.
+
+Signals only set the stop event. On stop: no new receives; in-flight batches get the shutdown grace to
+finish; what is still running then is cancelled, which releases its messages at once. A second signal
+exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from bounced import __version__
+from bounced.classify import Rules
+from bounced.clock import Clock, SystemClock
+from bounced.config import ConfigError, Settings, redact_dsn
+from bounced.consumer import DatabaseGate, PollSettings, Poller
+from bounced.health import Heartbeats, ReadinessReport, run_checks
+from bounced.http import build_app, parse_listen_address, serve
+from bounced.metrics import Metrics
+from bounced.observe import DaemonObserver
+from bounced.policy import RetryPolicy
+from bounced.reader import MessageReader
+from bounced.scheduler import RetryScheduler
+from bounced.sdnotify import Notifier, watchdog_loop
+from bounced.certificate_fetcher import HttpsCertificateFetcher
+from bounced.signature import SnsSignatureVerifier
+from bounced.sqs import SqsQueues
+from bounced.store import Store
+
+log = structlog.get_logger("bounced.daemon")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+READINESS_TIMEOUT = 3.0
+_REGION_IN_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
+
+
+def retry_policy(table: Mapping[str, Any]) -> RetryPolicy:
+    """The retry policy from the TOML `[retry]` table (`windows` and `jitter`), defaults elsewhere."""
+    unknown = set(table) - {"windows", "jitter"}
+    if unknown:
+        raise ConfigError(f"retry.{sorted(unknown)[0]}", "unknown key (retry takes windows and jitter)")
+    windows = table.get("windows", {})
+    if not isinstance(windows, Mapping):
+        raise ConfigError("retry.windows", "must be a table of cause = [durations]")
+    if "jitter" in table:
+        return RetryPolicy.from_mapping(windows, jitter=table["jitter"])
+    return RetryPolicy.from_mapping(windows)
+
+
+class StartupError(Exception):
+    """The daemon cannot start as configured (exit 2): the message says what to do."""
+
+
+def aws_region(environ: Mapping[str, str], queue_urls: Sequence[str]) -> str:
+    """AWS_REGION (or AWS_DEFAULT_REGION), else the region in an SQS queue URL."""
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if region:
+        return region
+    for url in queue_urls:
+        match = _REGION_IN_URL.match(url)
+        if match:
+            return match.group(1)
+    raise ConfigError("AWS_REGION", "not set, and no queue URL names a region")
+
+
+@dataclass
+class Daemon:
+    """Everything `bounced run` runs, wired together."""
+
+    settings: Settings
+    environ: Mapping[str, str]
+    clock: Clock = field(default_factory=SystemClock)
+    once: bool = False
+    notifier: Notifier = field(default_factory=Notifier.from_env)
+
+    def __post_init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.metrics = Metrics(version=__version__)
+        self.heartbeats = Heartbeats()
+        self.observer = DaemonObserver(self.metrics, self.heartbeats, self.clock)
+        self.policy = retry_policy(self.settings.retry)
+        self.rules = Rules.from_mapping(self.settings.rules)
+        if self.settings.escalate_nonexistent:
+            self.rules = replace(self.rules, escalate_nonexistent=True)
+        self.queues = self.settings.require_queues()
+        self.region = aws_region(self.environ, list(self.queues.values()))
+        self.store: Store | None = None
+        self.sqs: SqsQueues | None = None
+
+    async def run(self) -> int:
+        """Run until signalled (or, with `once`, until every queue is drained); return the exit code."""
+        self._install_signal_handlers()
+        if not self.settings.verify_signatures:
+            log.warning("signature_verification_off", hint="only for local emulators such as moto")
+        async with AsyncExitStack() as stack:
+            await self._start_http(stack)
+            self.store = await self._connect_store(stack)
+            if self.store is None:
+                return EXIT_OK  # stopped while waiting for PostgreSQL
+            await self._check_schema(self.store)
+            self.sqs = await self._open_sqs(stack)
+            verifier = self._open_verifier()
+            await self._supervise(self.store, self.sqs, verifier)
+        log.info("daemon_stopped")
+        return EXIT_OK
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def _on_signal(self, signum: int) -> None:
+        if self.stop.is_set():
+            log.warning("second_signal_exit", signal=signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        self.notifier.stopping()
+        self.notifier.status("Stopping: draining in-flight batches")
+        self.stop.set()
+
+    async def _start_http(self, stack: AsyncExitStack) -> None:
+        host, port = parse_listen_address(self.settings.http_addr)
+        app = build_app(
+            heartbeats=self.heartbeats,
+            clock=self.clock,
+            readiness=self.readiness,
+            metrics=self.metrics,
+            sendgate=None,
+            api_token=self.settings.api_token,
+        )
+        handle = await serve(app, host, port)
+        stack.push_async_callback(handle.stop)
+        log.info("http_listening", address=f"{host}:{handle.port}")
+
+    async def _connect_store(self, stack: AsyncExitStack) -> Store | None:
+        """Connect to PostgreSQL, waiting with backoff while it is unreachable."""
+        backoff = 0.5
+        self.notifier.status("Waiting for PostgreSQL")
+        while not self.stop.is_set():
+            try:
+                store = await Store.connect(
+                    self.settings.database_url, policy=self.policy, max_size=self.settings.database_pool_size
+                )
+            except Exception as exc:  # noqa: BLE001 (any failure to connect means wait and try again)
+                log.warning(
+                    "database_unreachable",
+                    dsn=redact_dsn(self.settings.database_url),
+                    error=type(exc).__name__,
+                )
+                await _sleep_unless(self.clock, backoff, self.stop)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            stack.push_async_callback(store.close)
+            return store
+        return None
+
+    async def _check_schema(self, store: Store) -> None:
+        status = await store.schema_status()
+        if not status.is_current:
+            raise StartupError(f"database schema is {status.describe()}: run `bounced migrate` first")
+
+    async def _open_sqs(self, stack: AsyncExitStack) -> SqsQueues:
+        pollers = self.settings.pollers_per_queue * len(self.queues)
+        config = AioConfig(
+            max_pool_connections=pollers + 8,
+            connect_timeout=5,
+            read_timeout=self.settings.wait_time_seconds + 15,
+            # tenacity in the consumer is the one retry policy; botocore's own would multiply it.
+            retries={"max_attempts": 1, "mode": "standard"},
+        )
+        session = get_session()
+        client = await stack.enter_async_context(
+            session.create_client("sqs", region_name=self.region, config=config)
+        )
+        return SqsQueues(client)
+
+    def _open_verifier(self) -> SnsSignatureVerifier | None:
+        if not self.settings.verify_signatures:
+            return None
+        return SnsSignatureVerifier(HttpsCertificateFetcher(), clock=self.clock)
+
+    async def _supervise(self, store: Store, sqs: SqsQueues, verifier: SnsSignatureVerifier | None) -> None:
+        gate = DatabaseGate(store.ping, self.clock)
+        pollers = self._pollers(store, sqs, gate, verifier)
+        services_stop = asyncio.Event()
+        scheduler = RetryScheduler(
+            store=store,
+            clock=self.clock,
+            observer=self.observer,
+            interval=self.settings.scheduler_interval,
+            sqs=sqs,
+            outbound_url=self.settings.retry_queue_url,
+        )
+        scheduler_age = timedelta(seconds=max(60.0, self.settings.scheduler_interval * 4))
+        self.heartbeats.register("scheduler", scheduler_age, self.clock.now())
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(p.run(self.stop, until_empty=self.once), name=p.name) for p in pollers]
+            group.create_task(scheduler.run(services_stop), name="scheduler")
+            group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges")
+            watchdog = group.create_task(self._watchdog(), name="watchdog")
+            self.notifier.ready()
+            self.notifier.status(f"Polling {len(self.queues)} queue(s) with {len(pollers)} poller(s)")
+            log.info("daemon_ready", queues=sorted(self.queues), pollers=len(pollers))
+            await self._until_stopped(tasks)
+            await self._drain(tasks)
+            services_stop.set()
+            watchdog.cancel()
+        await gate.aclose()
+
+    def _pollers(
+        self, store: Store, sqs: SqsQueues, gate: DatabaseGate, verifier: SnsSignatureVerifier | None
+    ) -> list[Poller]:
+        reader = MessageReader(
+            verifier=verifier,
+            allowed_topics=self.settings.allowed_topic_arns,
+            rules=self.rules,
+            max_receive_count=self.settings.max_receive_count,
+        )
+        poll = PollSettings(
+            batch_size=self.settings.batch_size,
+            wait_seconds=self.settings.wait_time_seconds,
+            visibility_timeout=self.settings.visibility_timeout,
+        )
+        pollers = []
+        # A poller beats after every receive; one busy with a long batch or waiting for PostgreSQL
+        # still beats within a wait plus a visibility timeout.
+        max_age = timedelta(seconds=self.settings.wait_time_seconds + self.settings.visibility_timeout + 30)
+        for queue, url in self.queues.items():
+            for index in range(self.settings.pollers_per_queue):
+                name = f"poller:{queue}:{index}"
+                self.heartbeats.register(name, max_age, self.clock.now())
+                pollers.append(
+                    Poller(
+                        name=name,
+                        queue=queue,
+                        queue_url=url,
+                        sqs=sqs,
+                        reader=reader,
+                        store=store,
+                        gate=gate,
+                        observer=self.observer,
+                        clock=self.clock,
+                        settings=poll,
+                    )
+                )
+        return pollers
+
+    async def _until_stopped(self, pollers: Sequence[asyncio.Task[None]]) -> None:
+        """Return when stop is requested, or (with `once`) when every poller has drained its queue."""
+        stopper = asyncio.ensure_future(self.stop.wait())
+        waiting: set[asyncio.Future[Any]] = {stopper, *pollers}
+        try:
+            while not self.stop.is_set():
+                if all(task.done() for task in pollers):
+                    log.info("all_queues_drained")
+                    return
+                _, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+
+    async def _drain(self, pollers: Sequence[asyncio.Task[None]]) -> None:
+        """Give in-flight batches the shutdown grace, then cancel (which releases their messages)."""
+        self.stop.set()
+        running = [task for task in pollers if not task.done()]
+        if running:
+            log.info("draining", pollers=len(running), grace_seconds=self.settings.shutdown_grace)
+            _, late = await asyncio.wait(running, timeout=self.settings.shutdown_grace)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("drain_deadline_passed", cancelled=len(late))
+                await asyncio.wait(late)
+
+    async def _refresh_gauges(self, store: Store, sqs: SqsQueues, stop: asyncio.Event) -> None:
+        """Queue depths (with DLQs), recipients by status and pending retries, every interval."""
+        while not stop.is_set():
+            try:
+                await self._refresh_once(store, sqs)
+            except Exception as exc:  # noqa: BLE001 (gauges are best effort; counted and logged)
+                self.observer.failed("gauges")
+                log.warning("gauges_refresh_failed", error=type(exc).__name__)
+            await _sleep_unless(self.clock, self.settings.queue_metrics_interval, stop)
+
+    async def _refresh_once(self, store: Store, sqs: SqsQueues) -> None:
+        for queue, url in self.queues.items():
+            depth = await sqs.depth(url)
+            self.metrics.set_queue_depth(queue, depth.visible, depth.in_flight)
+            if depth.dead_letter_queue_arn:
+                dlq = await sqs.depth(await sqs.url_of_arn(depth.dead_letter_queue_arn))
+                self.metrics.set_queue_depth(f"{queue}-dlq", dlq.visible, dlq.in_flight)
+        self.metrics.set_recipients(await store.recipient_counts())
+        self.metrics.set_retries_pending(await store.pending_retry_count())
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 at half of WatchdogSec, withheld while a poller or the scheduler is stale."""
+        with suppress(asyncio.CancelledError):
+            await watchdog_loop(
+                self.notifier, self.clock, lambda: self.heartbeats.report(self.clock.now()).healthy
+            )
+
+    async def readiness(self) -> ReadinessReport:
+        """Ready only when PostgreSQL answers, the schema is current and every queue is reachable."""
+        checks: dict[str, Callable[[], Awaitable[None]]] = {"database": self._ready_database}
+        for queue, url in self.queues.items():
+            checks[f"queue:{queue}"] = self._queue_check(url)
+        return await run_checks(checks, READINESS_TIMEOUT)
+
+    async def _ready_database(self) -> None:
+        if self.store is None:
+            raise RuntimeError("not connected yet")
+        await self.store.ping()
+        status = await self.store.schema_status()
+        if not status.is_current:
+            raise RuntimeError(f"schema is {status.describe()}")
+
+    def _queue_check(self, url: str) -> Callable[[], Awaitable[None]]:
+        async def check() -> None:
+            if self.sqs is None:
+                raise RuntimeError("not connected yet")
+            await self.sqs.depth(url)
+
+        return check
+
+
+async def _sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task

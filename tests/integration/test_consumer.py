@@ -1,0 +1,189 @@
+"""The consumer end to end on real parts: SES JSON through SNS and SQS (moto over HTTP) to a real
+PostgreSQL, wrapped and raw, with the pollers the daemon runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from bounced import samples
+from bounced.provision import FeedbackWiring
+from bounced.reader import RECEIVE_COUNT_EXCEEDED
+from bounced.store import Store
+from tests.support.feedback import Aws, aws_clients, drain, unique_id, wire
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def aws(aws_env: str) -> AsyncIterator[Aws]:
+    async with aws_clients(aws_env) as clients:
+        yield clients
+
+
+@pytest.fixture
+async def wiring(aws: Aws) -> FeedbackWiring:
+    # Complaints arrive raw (SNS raw message delivery); bounces and deliveries SNS-wrapped.
+    return await wire(aws, raw_delivery={"complaint": True})
+
+
+async def status_of(store: Store, address: str) -> str | None:
+    view = await store.recipient(address)
+    return None if view is None else str(view.status)
+
+
+async def assert_queues_empty(aws: Aws, wiring: FeedbackWiring) -> None:
+    for url in wiring.queues.values():
+        assert await aws.depth(url) == (0, 0)
+
+
+async def test_every_action_end_to_end(aws: Aws, wiring: FeedbackWiring, store: Store) -> None:
+    topics = wiring.topics
+    await aws.publish(topics["bounce"], samples.bounce(["hard@example.org"], feedback_id=unique_id("fb")))
+    await aws.publish(
+        topics["bounce"],
+        samples.bounce(
+            ["full@example.org"],
+            bounce_type="Transient",
+            subtype="MailboxFull",
+            status="4.2.2",
+            diagnostic="smtp; 452 4.2.2 mailbox full",
+            feedback_id=unique_id("fb"),
+        ),
+    )
+    await aws.publish(
+        topics["bounce"],
+        samples.bounce(
+            ["big@example.org"],
+            bounce_type="Transient",
+            subtype="MessageTooLarge",
+            status="5.3.4",
+            diagnostic="smtp; 552 5.3.4 message too big",
+            feedback_id=unique_id("fb"),
+            event=True,
+        ),
+    )
+    await aws.publish(
+        topics["complaint"], samples.complaint(["angry@example.org"], feedback_id=unique_id("fb"))
+    )
+    await aws.publish(
+        topics["complaint"],
+        samples.complaint(["fine@example.org"], feedback_type="not-spam", feedback_id=unique_id("fb")),
+    )
+    await aws.publish(topics["delivery"], samples.delivery(["ok@example.org"], message_id=unique_id("m")))
+
+    observer = await drain(aws, wiring, store)
+
+    assert await status_of(store, "hard@example.org") == "suppressed"
+    assert await status_of(store, "full@example.org") == "deferred"
+    assert await status_of(store, "big@example.org") == "review"
+    assert await status_of(store, "angry@example.org") == "suppressed"
+    assert await status_of(store, "ok@example.org") == "active"
+    fine = await store.recipient("fine@example.org")
+    assert fine is None or str(fine.status) == "active"  # ignored: no effect on the list
+    assert observer.deleted_count == 6
+    await assert_queues_empty(aws, wiring)
+
+
+async def test_multi_recipient_message_decides_for_each(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    people = ["A@Example.org", "b@example.org", "Carol <c@example.org>"]
+    await aws.publish(wiring.topics["bounce"], samples.bounce(people, feedback_id=unique_id("fb")))
+    await drain(aws, wiring, store)
+    for address in ("a@example.org", "b@example.org", "c@example.org"):
+        assert await status_of(store, address) == "suppressed"
+
+
+async def test_the_same_notification_three_times_counts_once(
+    aws: Aws, wiring: FeedbackWiring, store: Store, store_dsn: str
+) -> None:
+    document = samples.bounce(
+        ["thrice@example.org"],
+        bounce_type="Transient",
+        subtype="General",
+        status="4.0.0",
+        diagnostic="smtp; 421 try later",
+        feedback_id=unique_id("fb"),
+    )
+    for _ in range(3):
+        await aws.publish(wiring.topics["bounce"], document)
+    observer = await drain(aws, wiring, store, pollers_per_queue=1)
+
+    view = await store.recipient("thrice@example.org")
+    assert view is not None
+    assert view.soft_bounce_streak == 1
+    assert len(view.events) == 1
+    assert sum(s.new_events for s in observer.summaries) == 1
+    assert sum(sum(s.retries_scheduled.values()) for s in observer.summaries) == 1
+    conn = await asyncpg.connect(store_dsn)
+    try:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM retries WHERE address = $1", "thrice@example.org") == 1
+        )
+    finally:
+        await conn.close()
+    await assert_queues_empty(aws, wiring)
+
+
+async def test_an_older_event_never_overrides_a_newer_one(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    newer_delivery = samples.delivery(
+        ["late@example.org"], message_id=unique_id("m"), timestamp="2026-03-02T12:00:00.000Z"
+    )
+    older_bounce = samples.bounce(
+        ["late@example.org"],
+        bounce_type="Transient",
+        subtype="General",
+        status="4.0.0",
+        diagnostic="smtp; 421 later",
+        feedback_id=unique_id("fb"),
+        timestamp="2026-03-02T09:00:00.000Z",
+    )
+    await aws.publish(wiring.topics["delivery"], newer_delivery)
+    await drain(aws, wiring, store, queues=("delivery",))
+    await aws.publish(wiring.topics["bounce"], older_bounce)
+    await drain(aws, wiring, store, queues=("bounce",))
+
+    view = await store.recipient("late@example.org")
+    assert view is not None
+    assert str(view.status) == "active"
+    assert view.soft_bounce_streak == 0
+    assert len(view.events) == 2  # both are in the audit log
+
+
+async def test_a_poison_message_is_quarantined_with_its_bytes_and_deleted(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    poison = '{"notificationType": "Bounce", "bounce": {"bounceType": "Permanent"'
+    await aws.send_body(wiring.queues["bounce"], poison)
+    await aws.publish(
+        wiring.topics["bounce"], samples.bounce(["good@example.org"], feedback_id=unique_id("fb"))
+    )
+
+    observer = await drain(aws, wiring, store, pollers_per_queue=1)
+
+    quarantined = await store.quarantine_list()
+    assert len(quarantined) == 1
+    assert quarantined[0].queue == "bounce"
+    assert await status_of(store, "good@example.org") == "suppressed"
+    assert sum(sum(s.quarantined.values()) for s in observer.summaries) == 1
+    await assert_queues_empty(aws, wiring)
+
+
+async def test_a_message_received_too_often_is_quarantined(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    await aws.publish(wiring.topics["bounce"], samples.bounce(["x@example.org"], feedback_id=unique_id("fb")))
+    # Receive it without deleting, twice, so its receive count passes a limit of 1.
+    for _ in range(2):
+        reply = await aws.sqs.receive_message(QueueUrl=wiring.queues["bounce"], VisibilityTimeout=0)
+        assert reply["Messages"]
+    observer = await drain(aws, wiring, store, pollers_per_queue=1, max_receive_count=1)
+    (item,) = await store.quarantine_list()
+    assert item.reason == RECEIVE_COUNT_EXCEEDED
+    assert observer.deleted_count == 1
+    await assert_queues_empty(aws, wiring)
