@@ -2,7 +2,7 @@
 
 Throughput is the load source's own window, from the first message it handed out to the last delete
 (so process start-up and the final empty long poll are not counted). CPU per notification is the
-consumer's user + system time after its first receive, divided by the messages it deleted. Every ratio
+consumer's user + system time in that same window, divided by the messages it deleted. Every ratio
 compares numbers from the same run on the same machine.
 """
 
@@ -100,7 +100,6 @@ def run_point(
                 contender.command(src, dsn, pollers),
                 env,
                 logs / f"{tag}.log",
-                lambda: src.stats()["received"] > 0,
                 timeout,
             )
             stats = src.stats()
@@ -133,9 +132,9 @@ def _point(
     first, last = stats["first_receive_at"], stats["last_delete_at"]
     window = (last - first) if first is not None and last is not None else math.nan
     per_msg = max(deleted, 1)
-    inside = [
-        kb for at, kb in result.rss_samples if first is not None and last is not None and first <= at <= last
-    ]
+    flowed = first is not None and last is not None
+    inside = result.rss_between(first, last) if flowed else []
+    cpu = result.cpu_between(first, last) if flowed else math.nan
     ok = deleted == messages and result.returncode == 0 and not result.timed_out
     note = (
         ""
@@ -150,7 +149,7 @@ def _point(
         messages=messages,
         deleted=deleted,
         per_s=deleted / window if window and window > 0 else math.nan,
-        cpu_ms_per_msg=(result.cpu_total_s - result.cpu_at_start_s) * 1000 / per_msg,
+        cpu_ms_per_msg=cpu * 1000 / per_msg,
         peak_rss_mb=result.peak_rss_kb / 1024,
         rss_first_mb=(inside[0] if inside else math.nan) / 1024,
         rss_last_mb=(inside[-1] if inside else math.nan) / 1024,

@@ -1,8 +1,10 @@
-"""Run one consumer as a subprocess and measure it from outside: CPU, RSS over time, exit status.
+"""Run one consumer as a subprocess and measure it from outside: CPU and RSS over time, exit status.
 
-CPU comes from the kernel's own accounting (wait4's rusage for the total, /proc/<pid>/stat for the
-moment the first message was received, so start-up and imports are not charged per message). RSS is
-VmRSS sampled from /proc/<pid>/status; the peak is the kernel's high-water mark (ru_maxrss).
+Every 20 ms the kernel's own accounting is sampled: utime + stime from /proc/<pid>/stat and VmRSS from
+/proc/<pid>/status, stamped with time.perf_counter() (CLOCK_MONOTONIC, the same clock the load source
+stamps its first receive and last delete with), so CPU can be charged to exactly the window in which
+messages flowed: start-up, imports and shutdown are not charged per message. The peak RSS is the
+kernel's high-water mark (ru_maxrss from wait4).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +28,28 @@ class ProcessRun:
     returncode: int
     wall_s: float
     cpu_total_s: float  # user + system over the whole life of the process
-    cpu_at_start_s: float  # user + system when `started()` first said yes (the first receive)
     peak_rss_kb: int  # kernel high-water mark (VmHWM / ru_maxrss)
-    # (time.perf_counter(), kB): CLOCK_MONOTONIC, comparable with the load source's timestamps on Linux.
-    rss_samples: list[tuple[float, int]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     timed_out: bool = False
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds used between two perf_counter() instants, to the sampling's resolution."""
+        before = [s.cpu_s for s in self.samples if s.at <= start]
+        after = [s.cpu_s for s in self.samples if s.at >= end]
+        return (after[0] if after else self.cpu_total_s) - (before[-1] if before else 0.0)
+
+    def rss_between(self, start: float, end: float) -> list[int]:
+        """VmRSS samples (kB) taken between two perf_counter() instants."""
+        return [s.rss_kb for s in self.samples if start <= s.at <= end]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One look at the process."""
+
+    at: float  # time.perf_counter()
+    cpu_s: float
+    rss_kb: int
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -58,29 +77,24 @@ def run(
     command: Sequence[str],
     env: Mapping[str, str],
     log: Path,
-    started: Callable[[], bool],
     timeout_s: float,
 ) -> ProcessRun:
-    """Run `command` to its end (or kill it after `timeout_s`), sampling it every 20 ms.
-
-    `started()` is asked on each sample until it says yes; the CPU used until then is start-up."""
+    """Run `command` to its end (SIGTERM after `timeout_s`, SIGKILL 15 s later), sampling it every 20 ms."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         spawned = time.perf_counter()
         proc = subprocess.Popen(command, env=dict(env), stdout=out, stderr=subprocess.STDOUT)
-        cpu_at_start: float | None = None
-        samples: list[tuple[float, int]] = []
+        samples: list[Sample] = []
         timed_out = False
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            now = time.perf_counter() - spawned
-            if cpu_at_start is None and started():
-                cpu_at_start = cpu_seconds(proc.pid)
-            rss = rss_kb(proc.pid)
-            if rss is not None:
-                samples.append((spawned + now, rss))
+            at = time.perf_counter()
+            now = at - spawned
+            cpu, rss = cpu_seconds(proc.pid), rss_kb(proc.pid)
+            if cpu is not None and rss is not None:
+                samples.append(Sample(at, cpu, rss))
             if now > timeout_s and not timed_out:
                 timed_out = True
                 proc.send_signal(signal.SIGTERM)
@@ -92,8 +106,7 @@ def run(
         returncode=proc.returncode,
         wall_s=time.perf_counter() - spawned,
         cpu_total_s=usage.ru_utime + usage.ru_stime,
-        cpu_at_start_s=cpu_at_start or 0.0,
-        peak_rss_kb=usage.ru_maxrss,
-        rss_samples=samples,
+        peak_rss_kb=max([usage.ru_maxrss, *(s.rss_kb for s in samples)]),
+        samples=samples,
         timed_out=timed_out,
     )
