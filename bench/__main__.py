@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         no_store = report.StoreResult(plan.store_rows, plan.store_batch, math.nan, math.nan)
         store = no_store if args.no_store else store_measure(plan, admin, bounced_ready)
     print("\n".join(report.table(points + backlog)))
+    results = args.out / "results.json"
+    results.write_text(json.dumps([dataclasses.asdict(p) for p in points + backlog], indent=1))
     explain(plan, points, backlog, store)
     print(
         plot.throughput_png(

@@ -15,7 +15,7 @@ def throughput_png(points: list[Point], out: Path, copy_to: Path | None, machine
         import matplotlib  # noqa: PLC0415 (optional: the `bench` extra)
 
         matplotlib.use("Agg")
-        from matplotlib import pyplot  # noqa: PLC0415
+        from matplotlib import pyplot, ticker  # noqa: PLC0415
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
     lines: dict[tuple[str, float], list[tuple[int, float]]] = defaultdict(list)
@@ -27,6 +27,8 @@ def throughput_png(points: list[Point], out: Path, copy_to: Path | None, machine
         xy.sort()
         axes.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=f"{name}, {latency:g} ms")
     axes.set_xscale("log", base=2)
+    axes.set_xticks(sorted({p.pollers for p in points}))
+    axes.xaxis.set_major_formatter(ticker.ScalarFormatter())
     axes.set_yscale("log")
     axes.set_xlabel("pollers per queue (the classic loop: always 1)")
     axes.set_ylabel("notifications / s")
