@@ -165,11 +165,12 @@ FROM released
 ORDER BY released.due_at, released.id;
 
 -- name: unannounced_releases
--- Released retries whose outbound message is not yet sent, oldest first. $1 released before
--- (so a sweeper leaves alone those another instance is sending right now), $2 limit.
+-- Released retries whose outbound message is not yet sent, oldest first. $1 released at or before
+-- (NULL: any; a sweeper leaves alone those another instance is sending right now), $2 limit.
 SELECT id, address, ses_message_id, cause, attempt, due_at, released_at, false AS reactivated
 FROM retries
-WHERE state = 'released' AND announced_at IS NULL AND released_at <= $1
+WHERE state = 'released' AND announced_at IS NULL
+    AND ($1::timestamptz IS NULL OR released_at <= $1)
 ORDER BY id
 LIMIT $2;
 
