@@ -292,3 +292,27 @@ async def test_counts_and_pending_lists(store: Store) -> None:
 async def test_ping_and_schema_status(store: Store) -> None:
     await store.ping()
     assert (await store.schema_status()).state.value == "current"
+
+
+async def test_releases_racing_commits_on_the_same_addresses_never_deadlock(empty_database: str) -> None:
+    addresses = [f"x{i}@example.com" for i in range(10)]
+    released: list[int] = []
+
+    async def commits(store: Store) -> None:
+        for n in range(15):
+            batch = soft_bounce(addresses[::-1] if n % 2 else addresses, T0 + n * H)
+            await store.commit([batch], now=T0 + n * H)
+
+    async def releases(store: Store) -> None:
+        for n in range(1, 30):
+            released.extend(r.id for r in await store.release_due_retries(T0 + n * H, limit=3))
+
+    policy = RetryPolicy(windows={"General": (H,) * 100})
+    async with migrated_store(empty_database, policy, max_size=10) as store:
+        await asyncio.wait_for(asyncio.gather(commits(store), releases(store), releases(store)), timeout=60)
+        for address in addresses:
+            view = await store.recipient(address)
+            assert view is not None
+            assert view.state.soft_bounce_streak == 15
+        assert len(released) == len(set(released)) > 0
+        assert await store.pending_retry_count() <= len(addresses)
