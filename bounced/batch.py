@@ -112,15 +112,17 @@ def state_from_record(record: Mapping[str, Any]) -> RecipientState:
     return RecipientState(**values)
 
 
-def recipient_columns(states: Sequence[RecipientState]) -> list[list[Any]]:
-    """The arrays $1..$20 of `update_recipients`, in its parameter order."""
-    order = [
-        "address", "status", "reason", "kind", "bounce_type", "bounce_subtype",
-        "complaint_feedback_type", "diagnostic_code", "event_id", "event_ses_message_id",
-        "event_feedback_id", "event_occurred_at", "soft_bounce_streak", "retry_id", "retry_at",
-        "escalated", "escalated_after_attempts", "last_bounce_at", "last_delivery_at", "since",
-    ]  # fmt: skip
-    return [[getattr(state, name) for state in states] for name in order]
+_WRITTEN_STATE_FIELDS = [name for name in _STATE_FIELDS if name != "address"]
+
+
+def state_columns(rows: Sequence[tuple[RecipientState, bool]], now: datetime) -> list[list[Any]]:
+    """The arrays $9..$29 of `write_state` for (state, is new) rows, in address order."""
+    ordered = sorted(rows, key=lambda row: row[0].address)
+    columns: list[list[Any]] = [[state.address for state, _ in ordered]]
+    columns += [[getattr(state, name) for state, _ in ordered] for name in _WRITTEN_STATE_FIELDS]
+    columns.append([now] * len(ordered))  # created_at (used for new rows only)
+    columns.append([is_new for _, is_new in ordered])
+    return columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,7 @@ class RetryRow:
 
 
 def retry_columns(rows: Sequence[RetryRow]) -> list[list[Any]]:
-    """The arrays $1..$7 of `insert_retries`."""
+    """The arrays $2..$8 of `write_state`."""
     return [
         [r.address for r in rows],
         [r.effect.ses_message_id for r in rows],
@@ -160,7 +162,8 @@ class CommitSummary:
     duplicates: int = 0  # audit rows already recorded (redeliveries, SNS double publishes)
     retries_scheduled: Mapping[str, int] = field(default_factory=dict)  # cause -> retries scheduled
     escalations: Mapping[str, int] = field(default_factory=dict)  # cause -> addresses escalated
-    status_changes: Mapping[str, int] = field(default_factory=dict)  # new status -> addresses moved to it
+    # new status -> addresses moved to it (a new address counts as entering its first status)
+    status_changes: Mapping[str, int] = field(default_factory=dict)
     quarantined: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (queue, code) -> new rows
     # SQS SentTimestamp and SES occurred_at of each applied message with at least one new event
     # (the notification lag: now - sent_at, now - occurred_at).

@@ -58,7 +58,6 @@ class RecipientState:
     event_feedback_id: str | None = None
     event_occurred_at: datetime | None = None
     soft_bounce_streak: int = 0
-    retry_id: int | None = None  # the pending retry while deferred (the store fills it in)
     retry_at: datetime | None = None
     escalated: bool = False
     escalated_after_attempts: int | None = None
@@ -178,7 +177,6 @@ def _caused_by(state: RecipientState, event: Event, status: Status, now: datetim
         event_ses_message_id=n.ses_message_id,
         event_feedback_id=n.feedback_id,
         event_occurred_at=n.occurred_at,
-        retry_id=None,
         retry_at=None,
         since=now if status is not state.status or state.since is None else state.since,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
@@ -24,8 +24,8 @@ from bounced.batch import (
     event_columns,
     event_rows,
     quarantine_columns,
-    recipient_columns,
     retry_columns,
+    state_columns,
     state_from_record,
 )
 from bounced.migrate import SchemaStatus, schema_status
@@ -43,6 +43,10 @@ from bounced.views import (
 )
 
 __all__ = ["CommitSummary", "Store"]
+
+# Two batches creating the same new address at once is rare (different notifications for one
+# unseen address in flight together); the loser rolls back and runs again against the new row.
+_NEW_ROW_RACE_RETRIES = 5
 
 RETRY_RELEASED_CHANNEL = "bounced_retry_released"
 """The Postgres NOTIFY channel of released retries: one JSON object per retry with `id`, `address`,
@@ -104,12 +108,18 @@ class Store:
         the same outcomes again changes nothing and the summary counts nothing."""
         applied = [o for o in outcomes if isinstance(o, Applied)]
         quarantined = [o for o in outcomes if isinstance(o, Quarantined)]
-        summary = SummaryBuilder()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._insert_quarantine(conn, quarantined, now, summary)
-            fresh = await self._insert_events(conn, event_rows(applied), now, summary)
-            await self._apply_state(conn, fresh, now, summary)
-        return summary.build()
+        rows = event_rows(applied)
+        for _ in range(_NEW_ROW_RACE_RETRIES):
+            summary = SummaryBuilder()
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await self._insert_quarantine(conn, quarantined, now, summary)
+                    fresh = await self._insert_events(conn, rows, now, summary)
+                    await self._apply_state(conn, fresh, now, summary)
+            except _NewRowRaceError:
+                continue
+            return summary.build()
+        raise RuntimeError(f"gave up after {_NEW_ROW_RACE_RETRIES} races creating the same new addresses")
 
     async def _insert_quarantine(
         self, conn: Any, items: Sequence[Quarantined], now: datetime, summary: SummaryBuilder
@@ -147,17 +157,18 @@ class Store:
         if not work:
             return
         addresses = sorted(work)
-        # Create missing rows, then lock every row, both in address order: concurrent batches over
-        # the same addresses queue up behind one another instead of deadlocking or losing updates.
-        await conn.execute(sql("insert_missing_recipients"), addresses, now)
-        for record in await conn.fetch(sql("lock_recipients"), addresses):
-            self._run_rules(work[record["address"]], state_from_record(record), now, summary)
-        await self._write_effects(conn, work, now)
+        # Existing rows are locked in address order; missing ones are inserted (also in address
+        # order) by write_state, which reports a row someone else created meanwhile.
+        records = await conn.fetch(sql("lock_recipients"), addresses)
+        existing = {record["address"]: state_from_record(record) for record in records}
+        for address in addresses:
+            self._run_rules(work[address], existing.get(address), now, summary)
+        await self._write_state(conn, work, existing, now)
 
     def _run_rules(
-        self, work: _AddressWork, state: RecipientState, now: datetime, summary: SummaryBuilder
+        self, work: _AddressWork, before: RecipientState | None, now: datetime, summary: SummaryBuilder
     ) -> None:
-        before = state
+        state = before
         for event in sorted(work.events, key=lambda e: (e.notification.occurred_at, e.event_id)):
             result = transition(state, event, policy=self._policy, now=now, jitter_unit=self._jitter())
             state = result.state
@@ -165,23 +176,23 @@ class Store:
                 _fold_effect(work, effect, summary)
         work.state = state
         work.changed = state != before
-        if state.status is not before.status:
+        if state is not None and (before is None or state.status is not before.status):
             summary.status_changes[state.status.value] += 1
 
-    async def _write_effects(self, conn: Any, work: dict[str, _AddressWork], now: datetime) -> None:
-        touched = sorted(a for a, w in work.items() if w.touched_retries)
-        if touched:
-            await conn.execute(sql("cancel_pending_retries"), touched, now)
+    async def _write_state(
+        self, conn: Any, work: dict[str, _AddressWork], existing: dict[str, RecipientState], now: datetime
+    ) -> None:
+        cancel = sorted(a for a, w in work.items() if w.touched_retries and a in existing)
         retry_rows = [RetryRow(a, w.pending, w.pending.due_at) for a, w in work.items() if w.pending]
         retry_rows += [RetryRow(a, e, now) for a, w in work.items() for e in w.escalations]
-        if retry_rows:
-            for row in await conn.fetch(sql("insert_retries"), *retry_columns(retry_rows), now):
-                if row["state"] == "pending":
-                    target = work[row["address"]]
-                    target.state = _with_retry_id(target.state, row["id"])
-        states = [w.state for a, w in sorted(work.items()) if w.changed and w.state is not None]
-        if states:
-            await conn.execute(sql("update_recipients"), *recipient_columns(states), now)
+        states = [(w.state, a not in existing) for a, w in work.items() if w.changed and w.state is not None]
+        if not (cancel or retry_rows or states):
+            return
+        counts = await conn.fetchrow(
+            sql("write_state"), cancel, *retry_columns(retry_rows), *state_columns(states, now), now
+        )
+        if counts["inserted"] != sum(1 for _, is_new in states if is_new):
+            raise _NewRowRaceError
 
     # -- the scheduler's side ------------------------------------------------------------------
 
@@ -261,5 +272,5 @@ def _fold_effect(
         work.pending = None
 
 
-def _with_retry_id(state: RecipientState | None, retry_id: int) -> RecipientState | None:
-    return None if state is None else replace(state, retry_id=retry_id)
+class _NewRowRaceError(Exception):
+    """Another transaction created an address this one thought new: roll back and run again."""

@@ -75,63 +75,76 @@ ORDER BY t.ord
 ON CONFLICT DO NOTHING
 RETURNING id, kind, address, coalesce(feedback_id, ses_message_id, sns_message_id, sqs_message_id) AS idem;
 
--- name: insert_missing_recipients
--- Create state rows for addresses not seen before, in address order (so concurrent batches wait on
--- one another in one order and never deadlock). $1 address[] (sorted), $2 now.
-INSERT INTO recipients (address, status, since, created_at, updated_at)
-SELECT a.address, 'active', $2, $2, $2
-FROM unnest($1::text[]) WITH ORDINALITY AS a(address, ord)
-ORDER BY a.ord
-ON CONFLICT (address) DO NOTHING;
-
 -- name: lock_recipients
--- Lock the state rows of a batch's addresses in address order and read them. $1 address[].
+-- Lock the existing state rows of a batch's addresses in address order and read them (concurrent
+-- batches over the same addresses queue up in one order: no deadlock, no lost update).
+-- $1 address[].
 SELECT * FROM recipients WHERE address = ANY($1::text[]) ORDER BY address FOR UPDATE;
 
--- name: cancel_pending_retries
--- Cancel the pending retries of addresses (their rows are locked by the caller). $1 address[],
--- $2 now.
-UPDATE retries SET state = 'cancelled', cancelled_at = $2
-WHERE address = ANY($1::text[]) AND state = 'pending';
-
--- name: insert_retries
--- Schedule retries (state pending) or record escalations (state escalated); returns their ids.
--- $1 address[], $2 ses_message_id[], $3 event_id[], $4 cause[], $5 attempt[], $6 due_at[],
--- $7 state[], $8 now.
-INSERT INTO retries (address, ses_message_id, event_id, cause, attempt, due_at, state, created_at)
-SELECT t.address, t.ses_message_id, t.event_id, t.cause, t.attempt, t.due_at, t.state, $8
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::timestamptz[], $7::text[])
-    AS t(address, ses_message_id, event_id, cause, attempt, due_at, state)
-RETURNING id, address, state;
-
--- name: update_recipients
--- Write the new state of locked rows. $1 address[], $2 status[], $3 reason[], $4 kind[],
--- $5 bounce_type[], $6 bounce_subtype[], $7 complaint_feedback_type[], $8 diagnostic_code[],
--- $9 event_id[], $10 event_ses_message_id[], $11 event_feedback_id[], $12 event_occurred_at[],
--- $13 soft_bounce_streak[], $14 retry_id[], $15 retry_at[], $16 escalated[],
--- $17 escalated_after_attempts[], $18 last_bounce_at[], $19 last_delivery_at[], $20 since[],
--- $21 now.
-UPDATE recipients AS r SET
-    status = u.status, reason = u.reason, kind = u.kind, bounce_type = u.bounce_type,
-    bounce_subtype = u.bounce_subtype, complaint_feedback_type = u.complaint_feedback_type,
-    diagnostic_code = u.diagnostic_code, event_id = u.event_id,
-    event_ses_message_id = u.event_ses_message_id, event_feedback_id = u.event_feedback_id,
-    event_occurred_at = u.event_occurred_at, soft_bounce_streak = u.soft_bounce_streak,
-    retry_id = u.retry_id, retry_at = u.retry_at, escalated = u.escalated,
-    escalated_after_attempts = u.escalated_after_attempts, last_bounce_at = u.last_bounce_at,
-    last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $21
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::bigint[], $10::text[], $11::text[], $12::timestamptz[], $13::int[], $14::bigint[],
-    $15::timestamptz[], $16::bool[], $17::int[], $18::timestamptz[], $19::timestamptz[],
-    $20::timestamptz[]
-) AS u(
-    address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
-    diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
-    soft_bounce_streak, retry_id, retry_at, escalated, escalated_after_attempts, last_bounce_at,
-    last_delivery_at, since
+-- name: write_state
+-- One round trip for a batch's effects: cancel the pending retries of $1, schedule retries
+-- ($2..$8), update the locked rows and insert the new ones ($9..$28, $29 true for a new row, in
+-- address order). A new row someone else inserted meanwhile is not overwritten: the counts tell
+-- the caller to retry the transaction. $30 now.
+-- Arrays: $2 address, $3 ses_message_id, $4 event_id, $5 cause, $6 attempt, $7 due_at, $8 state;
+-- $9 address, $10 status, $11 reason, $12 kind, $13 bounce_type, $14 bounce_subtype,
+-- $15 complaint_feedback_type, $16 diagnostic_code, $17 event_id, $18 event_ses_message_id,
+-- $19 event_feedback_id, $20 event_occurred_at, $21 soft_bounce_streak, $22 retry_at,
+-- $23 escalated, $24 escalated_after_attempts, $25 last_bounce_at, $26 last_delivery_at, $27 since,
+-- $28 created_at.
+WITH cancelled AS (
+    UPDATE retries SET state = 'cancelled', cancelled_at = $30
+    WHERE address = ANY($1::text[]) AND state = 'pending'
+    RETURNING id
+), scheduled AS (
+    INSERT INTO retries (address, ses_message_id, event_id, cause, attempt, due_at, state, created_at)
+    SELECT t.address, t.ses_message_id, t.event_id, t.cause, t.attempt, t.due_at, t.state, $30
+    FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::timestamptz[], $8::text[])
+        AS t(address, ses_message_id, event_id, cause, attempt, due_at, state)
+    RETURNING id
+), u AS (
+    SELECT * FROM unnest(
+        $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+        $16::text[], $17::bigint[], $18::text[], $19::text[], $20::timestamptz[], $21::int[],
+        $22::timestamptz[], $23::bool[], $24::int[], $25::timestamptz[], $26::timestamptz[],
+        $27::timestamptz[], $28::timestamptz[], $29::bool[]
+    ) WITH ORDINALITY AS u(
+        address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
+        diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
+        soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
+        last_delivery_at, since, created_at, is_new, ord
+    )
+), updated AS (
+    UPDATE recipients AS r SET
+        status = u.status, reason = u.reason, kind = u.kind, bounce_type = u.bounce_type,
+        bounce_subtype = u.bounce_subtype, complaint_feedback_type = u.complaint_feedback_type,
+        diagnostic_code = u.diagnostic_code, event_id = u.event_id,
+        event_ses_message_id = u.event_ses_message_id, event_feedback_id = u.event_feedback_id,
+        event_occurred_at = u.event_occurred_at, soft_bounce_streak = u.soft_bounce_streak,
+        retry_at = u.retry_at, escalated = u.escalated,
+        escalated_after_attempts = u.escalated_after_attempts, last_bounce_at = u.last_bounce_at,
+        last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $30
+    FROM u
+    WHERE r.address = u.address AND NOT u.is_new
+    RETURNING r.address
+), inserted AS (
+    INSERT INTO recipients (
+        address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
+        diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
+        soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
+        last_delivery_at, since, created_at, updated_at
+    )
+    SELECT address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
+        diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
+        soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
+        last_delivery_at, since, created_at, $30
+    FROM u WHERE u.is_new
+    ORDER BY u.ord
+    ON CONFLICT (address) DO NOTHING
+    RETURNING address
 )
-WHERE r.address = u.address;
+SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM updated) AS updated,
+    (SELECT count(*) FROM scheduled) AS scheduled, (SELECT count(*) FROM cancelled) AS cancelled;
 
 -- name: release_due_retries
 -- Claim up to $2 pending retries due at $1 (skipping any another scheduler or a committing batch
@@ -150,10 +163,9 @@ WITH due AS (
     FROM due WHERE r.id = due.id
     RETURNING r.id, r.address, r.ses_message_id, r.cause, r.attempt, r.due_at, r.released_at
 ), reactivated AS (
-    UPDATE recipients AS p SET status = 'active', retry_id = NULL, retry_at = NULL, since = $1,
-        updated_at = $1
+    UPDATE recipients AS p SET status = 'active', retry_at = NULL, since = $1, updated_at = $1
     FROM released
-    WHERE p.address = released.address AND p.status = 'deferred' AND p.retry_id = released.id
+    WHERE p.address = released.address AND p.status = 'deferred' AND p.retry_at = released.due_at
     RETURNING p.address
 )
 SELECT released.*, released.address IN (SELECT address FROM reactivated) AS reactivated,

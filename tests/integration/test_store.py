@@ -68,7 +68,7 @@ async def test_the_same_batch_three_times_changes_and_counts_once(store: Store, 
     }
     assert first.retries_scheduled == {"General": 2}
     assert first.quarantined == {("bounce", "not_json"): 1}
-    assert first.status_changes == {"deferred": 2, "suppressed": 1}
+    assert first.status_changes == {"deferred": 2, "suppressed": 1, "active": 1}
     assert len(first.sent_at) == 4
     tables = ("events", "recipients", "retries", "quarantine")
     counts = {t: await _count(empty_database, f"SELECT count(*) FROM {t}") for t in tables}  # noqa: S608 (fixed names)

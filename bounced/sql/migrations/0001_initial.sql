@@ -64,8 +64,9 @@ CREATE TABLE recipients (
     event_feedback_id        text,
     event_occurred_at        timestamptz,
     soft_bounce_streak       integer NOT NULL DEFAULT 0 CHECK (soft_bounce_streak >= 0),
-    -- The pending retry while deferred (NULL otherwise), and when it comes due.
-    retry_id                 bigint,
+    -- When the pending retry comes due (NULL unless deferred). An address has a pending retry
+    -- exactly while it is deferred: every change away from deferred cancels it, and a new retry
+    -- replaces it; so the release of the retry due at retry_at is the one that ends the deferral.
     retry_at                 timestamptz,
     escalated                boolean NOT NULL DEFAULT false,
     escalated_after_attempts integer,
