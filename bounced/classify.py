@@ -102,7 +102,7 @@ class Rules:
         escalate = mapping.get("escalate_nonexistent", False)
         if not isinstance(escalate, bool):
             # ValueError throughout: callers catch one type for every configuration mistake.
-            raise ValueError("rules.escalate_nonexistent: must be true or false")  # noqa: TRY004
+            raise ValueError("rules.escalate_nonexistent: must be true or false")
         defaults = cls()
         tables = {
             section: _merge(section, getattr(defaults, section), mapping.get(section, {}))
@@ -113,7 +113,7 @@ class Rules:
 
 def _merge(section: str, defaults: Mapping[str, Action], given: object) -> Mapping[str, Action]:
     if not isinstance(given, Mapping):
-        raise ValueError(f"rules.{section}: must be a table")  # noqa: TRY004  # as above
+        raise ValueError(f"rules.{section}: must be a table")  # as above
     merged = dict(defaults)
     for key, value in given.items():
         name = f"rules.{section}.{key!r}"

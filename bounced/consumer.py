@@ -22,11 +22,12 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bounced.batch import CommitSummary
 from bounced.clock import Clock
 from bounced.model import Applied, Outcome, Quarantined
 from bounced.reader import MessageReader
 from bounced.sqs import Message, SqsQueues, is_transient
-from bounced.store import CommitSummary, is_transient_error
+from bounced.store import is_transient_error
 
 log = structlog.get_logger("bounced.consumer")
 
@@ -99,7 +100,7 @@ class DatabaseGate:
         while True:
             try:
                 await self._ping()
-            except Exception as exc:  # noqa: BLE001 (any failure means "not yet")
+            except Exception as exc:
                 log.debug("database_probe_failed", error=type(exc).__name__)
                 await self._clock.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
@@ -258,7 +259,7 @@ class Poller:
             async with asyncio.timeout(RELEASE_TIMEOUT):
                 await self._sqs.change_visibility(self._url, messages, 0)
             self._log.info("batch_released", messages=len(messages))
-        except Exception as exc:  # noqa: BLE001 (best effort: they return after the timeout anyway)
+        except Exception as exc:
             self._log.warning("release_failed", error=type(exc).__name__)
 
     @asynccontextmanager
@@ -279,7 +280,7 @@ class Poller:
             try:
                 await self._sqs.change_visibility(self._url, messages, timeout)
                 self._log.debug("visibility_extended", messages=len(messages))
-            except Exception as exc:  # noqa: BLE001 (the next tick tries again)
+            except Exception as exc:
                 self._observer.failed("sqs")
                 self._log.warning("visibility_extension_failed", error=type(exc).__name__)
 
@@ -320,7 +321,7 @@ def _store_rejected(queue: str, message: Message, exc: Exception) -> Quarantined
 async def _unless_stopped(work: Awaitable[_T], stop: asyncio.Event) -> _T | None:
     """Await `work`, or cancel it and return None as soon as `stop` is set."""
     task: asyncio.Future[_T] = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
+    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -17,10 +17,9 @@ import os
 import re
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import timedelta
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -28,19 +27,20 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from bounced import __version__
+from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import Rules
 from bounced.clock import Clock, SystemClock
 from bounced.config import ConfigError, Settings, redact_dsn
-from bounced.consumer import DatabaseGate, PollSettings, Poller
+from bounced.consumer import DatabaseGate, Poller, PollSettings
 from bounced.health import Heartbeats, ReadinessReport, run_checks
 from bounced.http import build_app, parse_listen_address, serve
 from bounced.metrics import Metrics
+from bounced.migrate import SchemaState
 from bounced.observe import DaemonObserver
 from bounced.policy import RetryPolicy
 from bounced.reader import MessageReader
 from bounced.scheduler import RetryScheduler
 from bounced.sdnotify import Notifier, watchdog_loop
-from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.signature import SnsSignatureVerifier
 from bounced.sqs import SqsQueues
 from bounced.store import Store
@@ -161,7 +161,7 @@ class Daemon:
                 store = await Store.connect(
                     self.settings.database_url, policy=self.policy, max_size=self.settings.database_pool_size
                 )
-            except Exception as exc:  # noqa: BLE001 (any failure to connect means wait and try again)
+            except Exception as exc:
                 log.warning(
                     "database_unreachable",
                     dsn=redact_dsn(self.settings.database_url),
@@ -176,8 +176,8 @@ class Daemon:
 
     async def _check_schema(self, store: Store) -> None:
         status = await store.schema_status()
-        if not status.is_current:
-            raise StartupError(f"database schema is {status.describe()}: run `bounced migrate` first")
+        if status.state is not SchemaState.CURRENT:
+            raise StartupError(status.message())
 
     async def _open_sqs(self, stack: AsyncExitStack) -> SqsQueues:
         pollers = self.settings.pollers_per_queue * len(self.queues)
@@ -296,7 +296,7 @@ class Daemon:
         while not stop.is_set():
             try:
                 await self._refresh_once(store, sqs)
-            except Exception as exc:  # noqa: BLE001 (gauges are best effort; counted and logged)
+            except Exception as exc:
                 self.observer.failed("gauges")
                 log.warning("gauges_refresh_failed", error=type(exc).__name__)
             await _sleep_unless(self.clock, self.settings.queue_metrics_interval, stop)
@@ -330,8 +330,8 @@ class Daemon:
             raise RuntimeError("not connected yet")
         await self.store.ping()
         status = await self.store.schema_status()
-        if not status.is_current:
-            raise RuntimeError(f"schema is {status.describe()}")
+        if status.state is not SchemaState.CURRENT:
+            raise RuntimeError(status.message())
 
     def _queue_check(self, url: str) -> Callable[[], Awaitable[None]]:
         async def check() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bounced.batch import CommitSummary
 from bounced.clock import Clock
 from bounced.health import Heartbeats
 from bounced.metrics import Metrics
-from bounced.store import CommitSummary
 
 
 class DaemonObserver:
@@ -25,7 +25,7 @@ class DaemonObserver:
 
     def committed(self, queue: str, summary: CommitSummary, seconds: float, now: datetime) -> None:
         self._metrics.observe_batch(seconds)
-        for (kind, action), count in summary.decisions.items():
+        for (kind, action), count in summary.events.items():
             self._metrics.decided(kind, action, count)
         for (quarantine_queue, reason), count in summary.quarantined.items():
             self._metrics.quarantined(quarantine_queue, reason, count)

@@ -16,7 +16,8 @@ import structlog
 
 from bounced.clock import Clock
 from bounced.sqs import SqsQueues, is_transient
-from bounced.store import ReleasedRetry, Store, is_transient_error
+from bounced.store import Store, is_transient_error
+from bounced.views import ReleasedRetry
 
 log = structlog.get_logger("bounced.scheduler")
 

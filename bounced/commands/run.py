@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--once",
         action="store_true",
-        help="drain every queue until a long poll comes back empty, then exit 0 (for cron or a systemd timer)",
+        help="drain every queue until a long poll comes back empty, then exit 0 "
+        "(for cron or a systemd timer)",
     )
     add_config_option(parser)
     parser.set_defaults(handler=handle)
@@ -38,7 +39,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         daemon = Daemon(settings=settings, environ=dict(os.environ), once=args.once)
     except (ConfigError, ValueError) as exc:
-        return fail(str(exc))
+        return fail(str(exc), EXIT_USAGE)
     try:
         return asyncio.run(daemon.run())
     except StartupError as exc:

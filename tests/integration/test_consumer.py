@@ -31,7 +31,7 @@ async def wiring(aws: Aws) -> FeedbackWiring:
 
 async def status_of(store: Store, address: str) -> str | None:
     view = await store.recipient(address)
-    return None if view is None else str(view.status)
+    return None if view is None else str(view.state.status)
 
 
 async def assert_queues_empty(aws: Aws, wiring: FeedbackWiring) -> None:
@@ -82,7 +82,7 @@ async def test_every_action_end_to_end(aws: Aws, wiring: FeedbackWiring, store: 
     assert await status_of(store, "angry@example.org") == "suppressed"
     assert await status_of(store, "ok@example.org") == "active"
     fine = await store.recipient("fine@example.org")
-    assert fine is None or str(fine.status) == "active"  # ignored: no effect on the list
+    assert fine is None or str(fine.state.status) == "active"  # ignored: no effect on the list
     assert observer.deleted_count == 6
     await assert_queues_empty(aws, wiring)
 
@@ -114,7 +114,7 @@ async def test_the_same_notification_three_times_counts_once(
 
     view = await store.recipient("thrice@example.org")
     assert view is not None
-    assert view.soft_bounce_streak == 1
+    assert view.state.soft_bounce_streak == 1
     assert len(view.events) == 1
     assert sum(s.new_events for s in observer.summaries) == 1
     assert sum(sum(s.retries_scheduled.values()) for s in observer.summaries) == 1
@@ -150,8 +150,8 @@ async def test_an_older_event_never_overrides_a_newer_one(
 
     view = await store.recipient("late@example.org")
     assert view is not None
-    assert str(view.status) == "active"
-    assert view.soft_bounce_streak == 0
+    assert str(view.state.status) == "active"
+    assert view.state.soft_bounce_streak == 0
     assert len(view.events) == 2  # both are in the audit log
 
 
@@ -184,6 +184,6 @@ async def test_a_message_received_too_often_is_quarantined(
         assert reply["Messages"]
     observer = await drain(aws, wiring, store, pollers_per_queue=1, max_receive_count=1)
     (item,) = await store.quarantine_list()
-    assert item.reason == RECEIVE_COUNT_EXCEEDED
+    assert item.code == RECEIVE_COUNT_EXCEEDED
     assert observer.deleted_count == 1
     await assert_queues_empty(aws, wiring)

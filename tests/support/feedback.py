@@ -14,13 +14,14 @@ from typing import Any
 from aiobotocore.session import get_session
 
 from bounced import samples
+from bounced.batch import CommitSummary
 from bounced.clock import SystemClock
 from bounced.consumer import DatabaseGate, Poller, PollSettings
 from bounced.metrics import Metrics
 from bounced.provision import FeedbackWiring, provision
 from bounced.reader import MessageReader
 from bounced.sqs import SqsQueues
-from bounced.store import CommitSummary, Store
+from bounced.store import Store
 
 _ids = itertools.count(1)
 

@@ -1,0 +1,160 @@
+"""`python -m bench` (make bench) and `python -m bench --quick` (make bench-quick): see issue 7.
+
+    python -m bench [--quick] [--contenders bounced,drain,classic] [--pollers 1,4,16,64]
+                    [--latencies 0,15] [--backlog 50000] [--store-rows 10000] [--no-backlog]
+                    [--no-store] [--out bench/out] [--no-copy]
+
+Progress goes to stderr; the table and the summary lines (last) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import math
+import os
+import platform
+import sys
+from pathlib import Path
+
+from bench import bodies, contenders, database, harness, plot, report, store_bench
+from bench.harness import Plan, Point
+
+DOCS_PNG = Path("docs/bench-throughput.png")
+
+
+def machine() -> str:
+    """nproc and the CPU model, for the table and the plot."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} x {model}, Python {platform.python_version()}"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="bounced against the limit and peers"
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts, reduced sweep (~1 minute)")
+    parser.add_argument("--contenders", default="bounced,drain,classic")
+    parser.add_argument("--pollers", help="comma-separated pollers per queue to sweep")
+    parser.add_argument("--latencies", help="comma-separated per-call latencies in ms")
+    parser.add_argument("--backlog", type=int, help="messages in the memory (backlog) run")
+    parser.add_argument("--store-rows", type=int, help="rows in the store-alone measure")
+    parser.add_argument("--no-backlog", action="store_true")
+    parser.add_argument("--no-store", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--no-copy", action="store_true", help=f"do not copy the plot to {DOCS_PNG}")
+    return parser.parse_args(argv)
+
+
+def plan_of(args: argparse.Namespace) -> Plan:
+    """The plan the arguments ask for."""
+    plan = harness.QUICK if args.quick else Plan()
+    changes: dict[str, object] = {}
+    if args.pollers:
+        changes["pollers"] = tuple(int(x) for x in args.pollers.split(","))
+    if args.latencies:
+        changes["latencies_ms"] = tuple(float(x) for x in args.latencies.split(","))
+    if args.backlog:
+        changes["backlog"] = args.backlog
+    if args.store_rows:
+        changes["store_rows"] = args.store_rows
+    return dataclasses.replace(plan, **changes)  # type: ignore[arg-type]
+
+
+def chosen(names: str) -> list[contenders.Contender]:
+    """The contenders that can run here; a line for each one that cannot."""
+    ready = []
+    for contender in contenders.ALL:
+        if contender.name not in names.split(","):
+            continue
+        why = contender.unavailable()
+        if why is None:
+            ready.append(contender)
+        else:
+            print(f"skip {contender.name}: {why}")
+    return ready
+
+
+def store_measure(plan: Plan, admin: str, bounced_ready: bool) -> report.StoreResult:
+    """COPY of the audit rows, and bounced's Store.commit of the same notifications when it can run."""
+    rows = bodies.generate(plan.store_rows, seed=11)
+    dsn = database.fresh(admin)
+    try:
+        copy = asyncio.run(store_bench.copy_rate(dsn, rows, plan.store_batch))
+    finally:
+        database.drop(admin, dsn)
+    why = store_bench.bounced_unavailable() or (None if bounced_ready else "`bounced migrate` is missing")
+    if why is not None:
+        print(f"skip store (bounced side): {why}")
+        return report.StoreResult(plan.store_rows, plan.store_batch, math.nan, copy)
+    dsn = database.fresh(admin)
+    try:
+        contenders.Bounced().prepare(dsn, {**os.environ, "BOUNCED_DATABASE_URL": dsn})
+        ours = asyncio.run(store_bench.bounced_rate(dsn, rows, plan.store_batch))
+    finally:
+        database.drop(admin, dsn)
+    return report.StoreResult(plan.store_rows, plan.store_batch, ours, copy)
+
+
+def explain(plan: Plan, points: list[Point], backlog: list[Point], store: report.StoreResult) -> None:
+    """The lines between the table and the summary that say how the summary's numbers were made."""
+    for latency in plan.latencies_ms:
+        seconds, how = report.batch_seconds(points, latency)
+        print(f"per-batch latency at {latency:g} ms: {seconds * 1000:.2f} ms ({how})")
+    print(
+        f"bound = min(pollers x 10 / per-batch latency, {os.cpu_count()} cores / CPU per notification); "
+        "the load source and PostgreSQL share those cores"
+    )
+    for p in backlog:
+        print(
+            f"memory {p.contender}: backlog={p.deleted} rss_first_mb={p.rss_first_mb:.1f} "
+            f"rss_last_mb={p.rss_last_mb:.1f} peak_rss_mb={p.peak_rss_mb:.1f}"
+        )
+    print(
+        f"store: {store.rows} rows, {store.batch} per commit, COPY into an audit-shaped table vs "
+        "bounced Store.commit (audit rows + state upserts)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the table, then the summary lines."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    args = parse_args(argv)
+    plan = plan_of(args)
+    print(f"machine: {machine()}")
+    ready = chosen(args.contenders)
+    with database.admin_dsn() as admin:
+        settings = database.durability(admin)
+        print("postgres: " + " ".join(f"{k}={v}" for k, v in settings.items()))
+        if settings["fsync"] != "on" or settings["synchronous_commit"] != "on":
+            print("WARNING: PostgreSQL is not durable here; store numbers are not comparable")
+        points = harness.sweep(plan, ready, admin, args.out / "logs")
+        backlog = [] if args.no_backlog else harness.backlog(plan, ready, admin, args.out / "logs")
+        bounced_ready = any(c.name == "bounced" for c in ready)
+        no_store = report.StoreResult(plan.store_rows, plan.store_batch, math.nan, math.nan)
+        store = no_store if args.no_store else store_measure(plan, admin, bounced_ready)
+    print("\n".join(report.table(points + backlog)))
+    results = args.out / "results.json"
+    results.write_text(json.dumps([dataclasses.asdict(p) for p in points + backlog], indent=1))
+    explain(plan, points, backlog, store)
+    print(
+        plot.throughput_png(
+            points, args.out / "throughput.png", None if args.no_copy else DOCS_PNG, machine()
+        )
+    )
+    print("\n".join(report.summary(plan, points, backlog, store, os.cpu_count() or 1)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Turning a batch of outcomes into the store's rows and back (pure): the audit rows and their
+idempotency keys, the column arrays the `unnest` statements take, and the commit summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from bounced.model import Action, Applied, Decision, Quarantined, Recipient, Status
+from bounced.state import Escalate, Event, RecipientState, ScheduleRetry
+
+NO_RECIPIENTS = Decision(Action.IGNORE, None, "no-recipients")
+"""The decision recorded for a notification that names no recipient."""
+
+
+def _text(value: str | None) -> str | None:
+    """Empty strings stored as NULL, so SQL's coalesce and Python's `or` agree on the key."""
+    return value or None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One audit row to insert: a decision of an applied outcome, with its recipient's DSN fields."""
+
+    applied: Applied
+    decision: Decision
+    recipient: Recipient | None
+
+    @property
+    def idem(self) -> str:
+        """The id part of the idempotency key, as the unique index computes it."""
+        n = self.applied.notification
+        sns_id = n.envelope.message_id if n.envelope else None
+        return _text(n.feedback_id) or _text(n.ses_message_id) or _text(sns_id) or self.applied.sqs_message_id
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(kind, feedback id or SES message id, address): the audit log's idempotency key."""
+        return (self.applied.notification.kind.value, self.idem, self.decision.address or "")
+
+    def event(self, event_id: int) -> Event:
+        """The state rules' view of this row once recorded as `event_id`."""
+        diagnostic = self.recipient.diagnostic_code if self.recipient else None
+        return Event(event_id, self.decision, self.applied.notification, diagnostic)
+
+
+def event_rows(applied: Iterable[Applied]) -> list[EventRow]:
+    """The audit rows of a batch, sorted by idempotency key so concurrent batches inserting the same
+    keys wait on one another in one order (no deadlock)."""
+    rows: list[EventRow] = []
+    for outcome in applied:
+        by_address = {r.address: r for r in outcome.notification.recipients}
+        decisions = outcome.decisions or (NO_RECIPIENTS,)
+        rows.extend(EventRow(outcome, d, by_address.get(d.address or "")) for d in decisions)
+    rows.sort(key=lambda row: row.key)
+    return rows
+
+
+def event_columns(rows: Sequence[EventRow]) -> list[list[Any]]:
+    """The arrays $1..$19 of `insert_events`, in its parameter order."""
+    return [list(column) for column in zip(*(_event_values(row) for row in rows), strict=True)]
+
+
+def _event_values(row: EventRow) -> tuple[Any, ...]:
+    n, d, r = row.applied.notification, row.decision, row.recipient
+    return (
+        n.kind.value,
+        d.action.value,
+        d.address,
+        d.reason,
+        d.cause,
+        n.bounce_type,
+        n.bounce_subtype,
+        n.complaint_feedback_type,
+        n.complaint_subtype,
+        n.delay_type,
+        r.dsn_status if r else None,
+        r.diagnostic_code if r else None,
+        _text(n.feedback_id),
+        _text(n.ses_message_id),
+        n.envelope.message_id if n.envelope else None,
+        row.applied.queue,
+        row.applied.sqs_message_id,
+        n.occurred_at,
+        n.payload or None,
+    )
+
+
+def quarantine_columns(items: Sequence[Quarantined]) -> list[list[Any]]:
+    """The arrays $1..$6 of `insert_quarantine`, sorted by SQS message id (one lock order)."""
+    ordered = sorted(items, key=lambda q: q.sqs_message_id)
+    return [
+        [q.queue for q in ordered],
+        [q.sqs_message_id for q in ordered],
+        [q.body for q in ordered],
+        [q.code for q in ordered],
+        [q.detail for q in ordered],
+        [q.receive_count for q in ordered],
+    ]
+
+
+_STATE_FIELDS = [f.name for f in fields(RecipientState)]
+
+
+def state_from_record(record: Mapping[str, Any]) -> RecipientState:
+    """A `recipients` row as the state rules see it."""
+    values = {name: record[name] for name in _STATE_FIELDS}
+    values["status"] = Status(values["status"])
+    return RecipientState(**values)
+
+
+_WRITTEN_STATE_FIELDS = [name for name in _STATE_FIELDS if name != "address"]
+
+
+def state_columns(rows: Sequence[tuple[RecipientState, bool]], now: datetime) -> list[list[Any]]:
+    """The arrays $9..$29 of `write_state` for (state, is new) rows, in address order."""
+    ordered = sorted(rows, key=lambda row: row[0].address)
+    columns: list[list[Any]] = [[state.address for state, _ in ordered]]
+    columns += [[getattr(state, name) for state, _ in ordered] for name in _WRITTEN_STATE_FIELDS]
+    columns.append([now] * len(ordered))  # created_at (used for new rows only)
+    columns.append([is_new for _, is_new in ordered])
+    return columns
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRow:
+    """A row for `insert_retries`: a pending retry or an escalation record."""
+
+    address: str
+    effect: ScheduleRetry | Escalate
+    due_at: datetime
+
+    @property
+    def state(self) -> str:
+        return "pending" if isinstance(self.effect, ScheduleRetry) else "escalated"
+
+
+def retry_columns(rows: Sequence[RetryRow]) -> list[list[Any]]:
+    """The arrays $2..$8 of `write_state`."""
+    return [
+        [r.address for r in rows],
+        [r.effect.ses_message_id for r in rows],
+        [r.effect.event_id for r in rows],
+        [r.effect.cause for r in rows],
+        [r.effect.attempt for r in rows],
+        [r.due_at for r in rows],
+        [r.state for r in rows],
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSummary:
+    """What one commit changed, counting only what was new: a redelivered message counts nothing.
+
+    Metrics come from here.
+    """
+
+    events: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (kind, action) -> new events
+    duplicates: int = 0  # audit rows already recorded (redeliveries, SNS double publishes)
+    retries_scheduled: Mapping[str, int] = field(default_factory=dict)  # cause -> retries scheduled
+    escalations: Mapping[str, int] = field(default_factory=dict)  # cause -> addresses escalated
+    # new status -> addresses moved to it (a new address counts as entering its first status)
+    status_changes: Mapping[str, int] = field(default_factory=dict)
+    quarantined: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (queue, code) -> new rows
+    # SQS SentTimestamp and SES occurred_at of each applied message with at least one new event
+    # (the notification lag: now - sent_at, now - occurred_at).
+    sent_at: tuple[datetime, ...] = ()
+    occurred_at: tuple[datetime, ...] = ()
+
+    @property
+    def new_events(self) -> int:
+        """How many audit rows this commit added."""
+        return sum(self.events.values())
+
+    def merge(self, other: CommitSummary) -> CommitSummary:
+        """The summary of two commits taken together."""
+        return CommitSummary(
+            events=dict(Counter(self.events) + Counter(other.events)),
+            duplicates=self.duplicates + other.duplicates,
+            retries_scheduled=dict(Counter(self.retries_scheduled) + Counter(other.retries_scheduled)),
+            escalations=dict(Counter(self.escalations) + Counter(other.escalations)),
+            status_changes=dict(Counter(self.status_changes) + Counter(other.status_changes)),
+            quarantined=dict(Counter(self.quarantined) + Counter(other.quarantined)),
+            sent_at=self.sent_at + other.sent_at,
+            occurred_at=self.occurred_at + other.occurred_at,
+        )
+
+
+@dataclass
+class SummaryBuilder:
+    """Accumulates a CommitSummary while a commit runs."""
+
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    duplicates: int = 0
+    retries_scheduled: Counter[str] = field(default_factory=Counter)
+    escalations: Counter[str] = field(default_factory=Counter)
+    status_changes: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[tuple[str, str]] = field(default_factory=Counter)
+    fresh_messages: dict[int, Applied] = field(default_factory=dict)
+
+    def fresh_row(self, row: EventRow) -> None:
+        self.events[(row.applied.notification.kind.value, row.decision.action.value)] += 1
+        self.fresh_messages[id(row.applied)] = row.applied
+
+    def build(self) -> CommitSummary:
+        messages = list(self.fresh_messages.values())
+        return CommitSummary(
+            events=dict(self.events),
+            duplicates=self.duplicates,
+            retries_scheduled=dict(self.retries_scheduled),
+            escalations=dict(self.escalations),
+            status_changes=dict(self.status_changes),
+            quarantined=dict(self.quarantined),
+            sent_at=tuple(m.sent_at for m in messages if m.sent_at is not None),
+            occurred_at=tuple(m.notification.occurred_at for m in messages),
+        )

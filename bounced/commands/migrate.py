@@ -1,0 +1,48 @@
+"""`bounced migrate`: apply pending schema migrations (safe to run from many places at once)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import asyncpg
+
+from bounced.cli import EXIT_OK
+from bounced.commands.common import fail
+from bounced.dsn import database_url_from_env, redact, scrub
+from bounced.migrate import migrate
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply pending schema migrations under an advisory lock. The database is "
+        "BOUNCED_DATABASE_URL, or else libpq's PG* variables.",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Apply migrations; print what was applied."""
+    dsn = database_url_from_env()
+    try:
+        applied = asyncio.run(_migrate(dsn))
+    except (OSError, TimeoutError) as error:
+        return fail(f"cannot reach the database at {redact(dsn)}: {scrub(str(error), dsn)}")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError) as error:
+        return fail(f"migration failed at {redact(dsn)}: {scrub(str(error), dsn)}")
+    if applied:
+        print(f"applied migrations {', '.join(str(v) for v in applied)}")
+    else:
+        print("schema is current; nothing to apply")
+    return EXIT_OK
+
+
+async def _migrate(dsn: str | None) -> tuple[int, ...]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()

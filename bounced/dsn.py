@@ -1,0 +1,54 @@
+"""Where the database is, and how to name it without its password.
+
+`database_url_from_env()` is the one place commands look the DSN up; the settings module will
+replace it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+ENV_DATABASE_URL = "BOUNCED_DATABASE_URL"
+
+
+def database_url_from_env() -> str | None:
+    """`BOUNCED_DATABASE_URL`, or None: asyncpg then reads libpq's PG* variables itself."""
+    return os.environ.get(ENV_DATABASE_URL) or None
+
+
+def redact(dsn: str | None) -> str:
+    """The DSN fit for a log line or an error: the password replaced by `***`."""
+    if dsn is None:
+        return "the PG* environment"
+    try:
+        parts = urlsplit(dsn)
+        password = parts.password
+    except ValueError:
+        return "<unparsable DSN>"
+    if password is None:
+        return _redact_query(dsn)
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+    return _redact_query(urlunsplit(parts._replace(netloc=netloc)))
+
+
+def _redact_query(dsn: str) -> str:
+    """A password given as a query parameter (`?password=...`) is hidden too."""
+    head, sep, query = dsn.partition("?")
+    if not sep:
+        return dsn
+    params = ["password=***" if p.split("=", 1)[0].lower() == "password" else p for p in query.split("&")]
+    return f"{head}?{'&'.join(params)}"
+
+
+def scrub(message: str, dsn: str | None) -> str:
+    """`message` with any password from `dsn` (or PGPASSWORD) blanked out."""
+    secrets = [os.environ.get("PGPASSWORD")]
+    if dsn:
+        with contextlib.suppress(ValueError):
+            secrets.append(urlsplit(dsn).password)
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    return message

@@ -1,0 +1,229 @@
+-- Every query bounced runs, one named block each: `-- name: NAME`, a one-line description, then
+-- the statement with its `$n` parameters. Loaded once by bounced/queries.py. Every value is a bound
+-- parameter; "now" is always one too (never now() for a decision), so tests move time instead of
+-- sleeping.
+
+-- name: ping
+-- Is the database there? No parameters.
+SELECT 1;
+
+-- name: create_schema_migrations
+-- The table recording applied migrations (bootstrap, before any migration runs). No parameters.
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL
+);
+
+-- name: schema_migrations_exists
+-- Whether the migrations table exists yet. No parameters.
+SELECT to_regclass('schema_migrations') IS NOT NULL;
+
+-- name: lock_migrations
+-- Session advisory lock serialising `bounced migrate` runs. $1 lock key (bigint).
+SELECT pg_advisory_lock($1);
+
+-- name: unlock_migrations
+-- Release the migration lock. $1 lock key (bigint).
+SELECT pg_advisory_unlock($1);
+
+-- name: applied_migrations
+-- Versions recorded as applied, ascending. No parameters.
+SELECT version FROM schema_migrations ORDER BY version;
+
+-- name: record_migration
+-- Record one applied migration. $1 version, $2 name, $3 applied at.
+INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3);
+
+-- name: insert_quarantine
+-- Keep unreadable messages, once per SQS message id; returns only the newly kept rows.
+-- $1 queue[], $2 sqs_message_id[], $3 body[], $4 code[], $5 detail[], $6 receive_count[], $7 now.
+INSERT INTO quarantine (queue, sqs_message_id, body, code, detail, receive_count, received_at)
+SELECT t.queue, t.sqs_message_id, t.body, t.code, t.detail, t.receive_count, $7
+FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[])
+    WITH ORDINALITY AS t(queue, sqs_message_id, body, code, detail, receive_count, ord)
+ORDER BY t.ord
+ON CONFLICT DO NOTHING
+RETURNING id, queue, code;
+
+-- name: insert_events
+-- Record notifications per recipient; a row already recorded is skipped. Returns the new rows with
+-- their idempotency key parts. $1 kind[], $2 action[], $3 address[], $4 reason[], $5 cause[],
+-- $6 bounce_type[], $7 bounce_subtype[], $8 complaint_feedback_type[], $9 complaint_subtype[],
+-- $10 delay_type[], $11 dsn_status[], $12 diagnostic_code[], $13 feedback_id[],
+-- $14 ses_message_id[], $15 sns_message_id[], $16 queue[], $17 sqs_message_id[], $18 occurred_at[],
+-- $19 payload[], $20 recorded_at (now).
+INSERT INTO events (
+    kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
+    complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
+    sns_message_id, queue, sqs_message_id, occurred_at, payload, recorded_at
+)
+SELECT t.kind, t.action, t.address, t.reason, t.cause, t.bounce_type, t.bounce_subtype,
+    t.complaint_feedback_type, t.complaint_subtype, t.delay_type, t.dsn_status, t.diagnostic_code,
+    t.feedback_id, t.ses_message_id, t.sns_message_id, t.queue, t.sqs_message_id, t.occurred_at,
+    t.payload, $20
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+    $16::text[], $17::text[], $18::timestamptz[], $19::text[]
+) WITH ORDINALITY AS t(
+    kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
+    complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
+    sns_message_id, queue, sqs_message_id, occurred_at, payload, ord
+)
+ORDER BY t.ord
+ON CONFLICT DO NOTHING
+RETURNING id, kind, address, coalesce(feedback_id, ses_message_id, sns_message_id, sqs_message_id) AS idem;
+
+-- name: lock_recipients
+-- Lock the existing state rows of a batch's addresses in address order and read them (concurrent
+-- batches over the same addresses queue up in one order: no deadlock, no lost update).
+-- $1 address[].
+SELECT * FROM recipients WHERE address = ANY($1::text[]) ORDER BY address FOR UPDATE;
+
+-- name: write_state
+-- One round trip for a batch's effects: cancel the pending retries of $1, schedule retries
+-- ($2..$8), update the locked rows and insert the new ones ($9..$28, $29 true for a new row, in
+-- address order). A new row someone else inserted meanwhile is not overwritten: the counts tell
+-- the caller to retry the transaction. $30 now.
+-- Arrays: $2 address, $3 ses_message_id, $4 event_id, $5 cause, $6 attempt, $7 due_at, $8 state;
+-- $9 address, $10 status, $11 reason, $12 kind, $13 bounce_type, $14 bounce_subtype,
+-- $15 complaint_feedback_type, $16 diagnostic_code, $17 event_id, $18 event_ses_message_id,
+-- $19 event_feedback_id, $20 event_occurred_at, $21 soft_bounce_streak, $22 retry_at,
+-- $23 escalated, $24 escalated_after_attempts, $25 last_bounce_at, $26 last_delivery_at, $27 since,
+-- $28 created_at.
+WITH cancelled AS (
+    UPDATE retries SET state = 'cancelled', cancelled_at = $30
+    WHERE address = ANY($1::text[]) AND state = 'pending'
+    RETURNING id
+), scheduled AS (
+    INSERT INTO retries (address, ses_message_id, event_id, cause, attempt, due_at, state, created_at)
+    SELECT t.address, t.ses_message_id, t.event_id, t.cause, t.attempt, t.due_at, t.state, $30
+    FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::timestamptz[], $8::text[])
+        AS t(address, ses_message_id, event_id, cause, attempt, due_at, state)
+    RETURNING id
+), u AS (
+    SELECT * FROM unnest(
+        $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+        $16::text[], $17::bigint[], $18::text[], $19::text[], $20::timestamptz[], $21::int[],
+        $22::timestamptz[], $23::bool[], $24::int[], $25::timestamptz[], $26::timestamptz[],
+        $27::timestamptz[], $28::timestamptz[], $29::bool[]
+    ) WITH ORDINALITY AS u(
+        address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
+        diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
+        soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
+        last_delivery_at, since, created_at, is_new, ord
+    )
+), updated AS (
+    UPDATE recipients AS r SET
+        status = u.status, reason = u.reason, kind = u.kind, bounce_type = u.bounce_type,
+        bounce_subtype = u.bounce_subtype, complaint_feedback_type = u.complaint_feedback_type,
+        diagnostic_code = u.diagnostic_code, event_id = u.event_id,
+        event_ses_message_id = u.event_ses_message_id, event_feedback_id = u.event_feedback_id,
+        event_occurred_at = u.event_occurred_at, soft_bounce_streak = u.soft_bounce_streak,
+        retry_at = u.retry_at, escalated = u.escalated,
+        escalated_after_attempts = u.escalated_after_attempts, last_bounce_at = u.last_bounce_at,
+        last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $30
+    FROM u
+    WHERE r.address = u.address AND NOT u.is_new
+    RETURNING r.address
+), inserted AS (
+    INSERT INTO recipients (
+        address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
+        diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
+        soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
+        last_delivery_at, since, created_at, updated_at
+    )
+    SELECT address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
+        diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
+        soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
+        last_delivery_at, since, created_at, $30
+    FROM u WHERE u.is_new
+    ORDER BY u.ord
+    ON CONFLICT (address) DO NOTHING
+    RETURNING address
+)
+SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM updated) AS updated,
+    (SELECT count(*) FROM scheduled) AS scheduled, (SELECT count(*) FROM cancelled) AS cancelled;
+
+-- name: release_due_retries
+-- Claim up to $2 pending retries due at $1 (skipping any another scheduler or a committing batch
+-- holds, so each is released exactly once and nothing waits), mark them released, make their
+-- address active again when that retry is still the one deferring it, and NOTIFY
+-- `bounced_retry_released` with one JSON object per retry. $1 now, $2 limit.
+WITH due AS (
+    SELECT r.id
+    FROM retries AS r JOIN recipients AS p ON p.address = r.address
+    WHERE r.state = 'pending' AND r.due_at <= $1
+    ORDER BY r.due_at, r.id
+    LIMIT $2
+    FOR UPDATE OF r, p SKIP LOCKED
+), released AS (
+    UPDATE retries AS r SET state = 'released', released_at = $1
+    FROM due WHERE r.id = due.id
+    RETURNING r.id, r.address, r.ses_message_id, r.cause, r.attempt, r.due_at, r.released_at
+), reactivated AS (
+    UPDATE recipients AS p SET status = 'active', retry_at = NULL, since = $1, updated_at = $1
+    FROM released
+    WHERE p.address = released.address AND p.status = 'deferred' AND p.retry_at = released.due_at
+    RETURNING p.address
+)
+SELECT released.*, released.address IN (SELECT address FROM reactivated) AS reactivated,
+    pg_notify('bounced_retry_released', json_build_object(
+        'id', released.id, 'address', released.address, 'ses_message_id', released.ses_message_id,
+        'cause', released.cause, 'attempt', released.attempt, 'due_at', released.due_at
+    )::text) IS NULL AS notified
+FROM released
+ORDER BY released.due_at, released.id;
+
+-- name: unannounced_releases
+-- Released retries whose outbound message is not yet sent, oldest first. $1 released at or before
+-- (NULL: any; a sweeper leaves alone those another instance is sending right now), $2 limit.
+SELECT id, address, ses_message_id, cause, attempt, due_at, released_at, false AS reactivated
+FROM retries
+WHERE state = 'released' AND announced_at IS NULL
+    AND ($1::timestamptz IS NULL OR released_at <= $1)
+ORDER BY id
+LIMIT $2;
+
+-- name: mark_announced
+-- Record that released retries were announced. $1 id[], $2 now.
+UPDATE retries SET announced_at = $2 WHERE id = ANY($1::bigint[]) AND announced_at IS NULL;
+
+-- name: recipient
+-- One address's state row. $1 address.
+SELECT * FROM recipients WHERE address = $1;
+
+-- name: recipient_events
+-- One address's events, newest first. $1 address, $2 limit.
+SELECT id, kind, action, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
+    delay_type, feedback_id, ses_message_id, queue, sqs_message_id, occurred_at, recorded_at, actor,
+    note
+FROM events
+WHERE address = $1
+ORDER BY occurred_at DESC, id DESC
+LIMIT $2;
+
+-- name: quarantine_list
+-- Quarantined messages not discarded, oldest first, without their bodies. $1 limit.
+SELECT id, queue, sqs_message_id, code, detail, receive_count, received_at, replayed_at
+FROM quarantine
+WHERE discarded_at IS NULL
+ORDER BY id
+LIMIT $1;
+
+-- name: pending_retries
+-- Pending retries due at or before $1 (all when NULL), soonest first. $1 due before, $2 limit.
+SELECT id, address, ses_message_id, cause, attempt, due_at, created_at
+FROM retries
+WHERE state = 'pending' AND ($1::timestamptz IS NULL OR due_at <= $1)
+ORDER BY due_at, id
+LIMIT $2;
+
+-- name: recipient_counts
+-- Addresses per status. No parameters.
+SELECT status, count(*) AS n FROM recipients GROUP BY status;
+
+-- name: pending_retry_count
+-- How many retries are pending. No parameters.
+SELECT count(*) FROM retries WHERE state = 'pending';

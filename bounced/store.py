@@ -1,0 +1,294 @@
+"""The only module that knows the database driver: an asyncpg pool and one method per job.
+
+`commit` writes a received batch in one transaction: quarantine rows, audit rows (idempotent), and
+for the audit rows that are new, the addresses' state and retries. The scheduler's side releases due
+retries exactly once across any number of instances and keeps an outbox of announcements.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Self
+
+import asyncpg
+
+from bounced.batch import (
+    CommitSummary,
+    EventRow,
+    RetryRow,
+    SummaryBuilder,
+    event_columns,
+    event_rows,
+    quarantine_columns,
+    retry_columns,
+    state_columns,
+    state_from_record,
+)
+from bounced.migrate import SchemaStatus, schema_status
+from bounced.model import Action, Applied, Outcome, Quarantined, Status
+from bounced.policy import RetryPolicy
+from bounced.queries import sql
+from bounced.state import CancelRetries, Escalate, Event, RecipientState, ScheduleRetry, transition
+from bounced.views import (
+    EventView,
+    QuarantineView,
+    RecipientView,
+    ReleasedRetry,
+    RetryView,
+    from_record,
+)
+
+__all__ = ["CommitSummary", "Store"]
+
+# Two batches creating the same new address at once is rare (different notifications for one
+# unseen address in flight together); the loser rolls back and runs again against the new row.
+_NEW_ROW_RACE_RETRIES = 5
+
+RETRY_RELEASED_CHANNEL = "bounced_retry_released"
+"""The Postgres NOTIFY channel of released retries: one JSON object per retry with `id`, `address`,
+`ses_message_id`, `cause`, `attempt` and `due_at`, sent when the release commits."""
+
+
+@dataclass
+class _AddressWork:
+    """One address's new events in a commit, and what applying them produced."""
+
+    events: list[Event] = field(default_factory=list)
+    state: RecipientState | None = None
+    changed: bool = False
+    touched_retries: bool = False
+    pending: ScheduleRetry | None = None
+    escalations: list[Escalate] = field(default_factory=list)
+
+
+class Store:
+    """bounced's PostgreSQL: state, audit log, retries and quarantine behind one asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool, policy: RetryPolicy, jitter: Callable[[], float]) -> None:
+        self._pool = pool
+        self._policy = policy
+        self._jitter = jitter
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str | None,
+        *,
+        policy: RetryPolicy,
+        min_size: int = 1,
+        max_size: int = 10,
+        jitter: Callable[[], float] = random.random,
+    ) -> Self:
+        """Open a pool. `dsn` None means the libpq PG* environment variables (asyncpg reads them).
+        `jitter` returns a unit in [0, 1) per retry scheduled."""
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        return cls(pool, policy, jitter)
+
+    async def close(self) -> None:
+        """Close the pool, waiting for connections in use to be released."""
+        await self._pool.close()
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        await self._pool.fetchval(sql("ping"))
+
+    async def schema_status(self) -> SchemaStatus:
+        """The database's schema against the code's migrations."""
+        async with self._pool.acquire() as conn:
+            return await schema_status(conn)
+
+    # -- the consumer's side -------------------------------------------------------------------
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        """Write a received batch in one transaction; see the module docstring. Idempotent: committing
+        the same outcomes again changes nothing and the summary counts nothing."""
+        applied = [o for o in outcomes if isinstance(o, Applied)]
+        quarantined = [o for o in outcomes if isinstance(o, Quarantined)]
+        rows = event_rows(applied)
+        for _ in range(_NEW_ROW_RACE_RETRIES):
+            summary = SummaryBuilder()
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await self._insert_quarantine(conn, quarantined, now, summary)
+                    fresh = await self._insert_events(conn, rows, now, summary)
+                    await self._apply_state(conn, fresh, now, summary)
+            except _NewRowRaceError:
+                continue
+            return summary.build()
+        raise RuntimeError(f"gave up after {_NEW_ROW_RACE_RETRIES} races creating the same new addresses")
+
+    async def _insert_quarantine(
+        self, conn: Any, items: Sequence[Quarantined], now: datetime, summary: SummaryBuilder
+    ) -> None:
+        if not items:
+            return
+        for row in await conn.fetch(sql("insert_quarantine"), *quarantine_columns(items), now):
+            summary.quarantined[(row["queue"], row["code"])] += 1
+
+    async def _insert_events(
+        self, conn: Any, rows: list[EventRow], now: datetime, summary: SummaryBuilder
+    ) -> list[tuple[EventRow, int]]:
+        """Insert audit rows; return the new ones with their ids (first of any in-batch duplicates)."""
+        if not rows:
+            return []
+        inserted = await conn.fetch(sql("insert_events"), *event_columns(rows), now)
+        ids = {(r["kind"], r["idem"], r["address"] or ""): r["id"] for r in inserted}
+        fresh = []
+        for row in rows:
+            event_id = ids.pop(row.key, None)
+            if event_id is None:
+                summary.duplicates += 1
+                continue
+            summary.fresh_row(row)
+            fresh.append((row, event_id))
+        return fresh
+
+    async def _apply_state(
+        self, conn: Any, fresh: list[tuple[EventRow, int]], now: datetime, summary: SummaryBuilder
+    ) -> None:
+        work: dict[str, _AddressWork] = defaultdict(_AddressWork)
+        for row, event_id in fresh:
+            if row.decision.address and row.decision.action is not Action.IGNORE:
+                work[row.decision.address].events.append(row.event(event_id))
+        if not work:
+            return
+        addresses = sorted(work)
+        # Existing rows are locked in address order; missing ones are inserted (also in address
+        # order) by write_state, which reports a row someone else created meanwhile.
+        records = await conn.fetch(sql("lock_recipients"), addresses)
+        existing = {record["address"]: state_from_record(record) for record in records}
+        for address in addresses:
+            self._run_rules(work[address], existing.get(address), now, summary)
+        await self._write_state(conn, work, existing, now)
+
+    def _run_rules(
+        self, work: _AddressWork, before: RecipientState | None, now: datetime, summary: SummaryBuilder
+    ) -> None:
+        state = before
+        for event in sorted(work.events, key=lambda e: (e.notification.occurred_at, e.event_id)):
+            result = transition(state, event, policy=self._policy, now=now, jitter_unit=self._jitter())
+            state = result.state
+            for effect in result.effects:
+                _fold_effect(work, effect, summary)
+        work.state = state
+        work.changed = state != before
+        if state is not None and (before is None or state.status is not before.status):
+            summary.status_changes[state.status.value] += 1
+
+    async def _write_state(
+        self, conn: Any, work: dict[str, _AddressWork], existing: dict[str, RecipientState], now: datetime
+    ) -> None:
+        cancel = sorted(a for a, w in work.items() if w.touched_retries and a in existing)
+        retry_rows = [RetryRow(a, w.pending, w.pending.due_at) for a, w in work.items() if w.pending]
+        retry_rows += [RetryRow(a, e, now) for a, w in work.items() for e in w.escalations]
+        states = [(w.state, a not in existing) for a, w in work.items() if w.changed and w.state is not None]
+        if not (cancel or retry_rows or states):
+            return
+        counts = await conn.fetchrow(
+            sql("write_state"), cancel, *retry_columns(retry_rows), *state_columns(states, now), now
+        )
+        if counts["inserted"] != sum(1 for _, is_new in states if is_new):
+            raise _NewRowRaceError
+
+    # -- the scheduler's side ------------------------------------------------------------------
+
+    async def release_due_retries(self, now: datetime, limit: int) -> list[ReleasedRetry]:
+        """Release up to `limit` retries due at `now`, in one transaction: each exactly once however
+        many callers race (SKIP LOCKED). The address becomes active again when that retry is still
+        the one deferring it. NOTIFY on RETRY_RELEASED_CHANNEL when the release commits."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(sql("release_due_retries"), now, limit)
+        return [from_record(ReleasedRetry, row) for row in rows]
+
+    async def unannounced_releases(
+        self, limit: int, released_before: datetime | None = None
+    ) -> list[ReleasedRetry]:
+        """Released retries whose outbound message is not yet sent (an outbox: a crash between
+        release and send loses nothing). `released_before` leaves alone those released since then,
+        which another instance may be announcing right now."""
+        rows = await self._pool.fetch(sql("unannounced_releases"), released_before, limit)
+        return [from_record(ReleasedRetry, row) for row in rows]
+
+    async def mark_announced(self, ids: Sequence[int], now: datetime) -> None:
+        """Record that these released retries were announced."""
+        await self._pool.execute(sql("mark_announced"), list(ids), now)
+
+    # -- the read side -------------------------------------------------------------------------
+
+    async def recipient(self, address: str, *, events_limit: int = 100) -> RecipientView | None:
+        """An address's state and its latest events (newest first), or None when unknown."""
+        async with self._pool.acquire() as conn:
+            record = await conn.fetchrow(sql("recipient"), address)
+            if record is None:
+                return None
+            events = await conn.fetch(sql("recipient_events"), address, events_limit)
+        return RecipientView(
+            state=state_from_record(record),
+            created_at=record["created_at"],
+            updated_at=record["updated_at"],
+            events=tuple(from_record(EventView, e) for e in events),
+        )
+
+    async def quarantine_list(self, limit: int = 1000) -> list[QuarantineView]:
+        """Quarantined messages not discarded, oldest first."""
+        rows = await self._pool.fetch(sql("quarantine_list"), limit)
+        return [from_record(QuarantineView, row) for row in rows]
+
+    async def pending_retries(self, due_before: datetime | None = None, limit: int = 1000) -> list[RetryView]:
+        """Pending retries, soonest first; only those due at or before `due_before` when given."""
+        rows = await self._pool.fetch(sql("pending_retries"), due_before, limit)
+        return [from_record(RetryView, row) for row in rows]
+
+    async def recipient_counts(self) -> dict[str, int]:
+        """Addresses per status (every status present, zero when none)."""
+        counts = {status.value: 0 for status in Status}
+        for row in await self._pool.fetch(sql("recipient_counts")):
+            counts[row["status"]] = int(row["n"])
+        return counts
+
+    async def pending_retry_count(self) -> int:
+        """How many retries are pending."""
+        return int(await self._pool.fetchval(sql("pending_retry_count")))
+
+
+def _fold_effect(
+    work: _AddressWork, effect: ScheduleRetry | CancelRetries | Escalate, summary: SummaryBuilder
+) -> None:
+    """Reduce an address's effects in a batch to: cancel what is pending, then at most one new
+    pending retry (the last one scheduled, unless cancelled after) and any escalation records."""
+    work.touched_retries = True
+    if isinstance(effect, ScheduleRetry):
+        work.pending = effect
+        summary.retries_scheduled[effect.cause] += 1
+    elif isinstance(effect, Escalate):
+        work.pending = None
+        work.escalations.append(effect)
+        summary.escalations[effect.cause] += 1
+    else:
+        work.pending = None
+
+
+class _NewRowRaceError(Exception):
+    """Another transaction created an address this one thought new: roll back and run again."""
+
+
+# SQLSTATE classes that say "the server or the connection failed, not your statement":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown,
+# cancel), 58 system error; and 40 transaction rollback (serialization failure, deadlock).
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """Whether a store call that raised `exc` may succeed if tried again (PostgreSQL unreachable,
+    restarting, or a transaction lost a race) rather than being refused for what it asked."""
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = str(getattr(exc, "sqlstate", "") or "")
+        return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    if isinstance(exc, asyncpg.InterfaceError):
+        # A connection closed under us, or a pool closing: the server went away mid-call.
+        return True
+    return isinstance(exc, OSError | TimeoutError | ConnectionError)

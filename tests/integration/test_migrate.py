@@ -1,0 +1,91 @@
+"""Migrations over a real PostgreSQL: the schema they build, concurrency, behind/ahead detection."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from bounced.migrate import SchemaState, known_migrations, migrate, schema_status
+from bounced.queries import QUERIES
+
+EXPECTED_TABLES = {"events", "recipients", "retries", "quarantine", "schema_migrations"}
+
+
+async def _tables(conn: asyncpg.Connection) -> set[str]:
+    rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {row["tablename"] for row in rows}
+
+
+async def test_all_migrations_give_the_expected_tables(empty_database: str) -> None:
+    conn = await asyncpg.connect(empty_database)
+    try:
+        assert (await schema_status(conn)).state is SchemaState.BEHIND
+        applied = await migrate(conn)
+        assert applied == tuple(m.version for m in known_migrations())
+        assert await _tables(conn) == EXPECTED_TABLES
+        assert (await schema_status(conn)).state is SchemaState.CURRENT
+        assert await migrate(conn) == ()
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_migrate_applies_each_migration_once(empty_database: str) -> None:
+    conns = [await asyncpg.connect(empty_database) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        applied = sorted(v for result in results for v in result)
+        assert applied == [m.version for m in known_migrations()]
+        rows = await conns[0].fetch("SELECT version FROM schema_migrations")
+        assert len(rows) == len(known_migrations())
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+async def test_behind_and_ahead_are_detected_with_the_command_to_run(empty_database: str) -> None:
+    conn = await asyncpg.connect(empty_database)
+    try:
+        empty = await schema_status(conn)
+        assert empty.state is SchemaState.BEHIND
+        assert "run `bounced migrate`" in empty.message()
+        await migrate(conn)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', $1)",
+            datetime.now(UTC),
+        )
+        ahead = await schema_status(conn)
+        assert ahead.state is SchemaState.AHEAD
+        assert ahead.unknown == (9999,)
+        assert "newer than this bounced" in ahead.message()
+    finally:
+        await conn.close()
+
+
+async def test_every_named_query_prepares_against_the_schema(empty_database: str) -> None:
+    conn = await asyncpg.connect(empty_database)
+    try:
+        await migrate(conn)
+        for name, statement in QUERIES.items():
+            try:
+                await conn.prepare(statement)
+            except asyncpg.PostgresError as error:
+                raise AssertionError(f"query {name} does not prepare: {error}") from error
+    finally:
+        await conn.close()
+
+
+async def test_migrate_refuses_a_database_ahead_of_the_code(empty_database: str) -> None:
+    conn = await asyncpg.connect(empty_database)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', $1)",
+            datetime.now(UTC),
+        )
+        with pytest.raises(RuntimeError, match="newer than this bounced"):
+            await migrate(conn)
+    finally:
+        await conn.close()

@@ -1,0 +1,318 @@
+"""The store over a real PostgreSQL: idempotency, ordering, concurrency, the retry lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from bounced.model import Action, Applied, Kind, Outcome, Status
+from bounced.policy import DEFAULT_POLICY, RetryPolicy
+from bounced.store import RETRY_RELEASED_CHANNEL, Store
+from tests.support.outcomes import (
+    applied,
+    delivery,
+    hard_bounce,
+    migrated_store,
+    notification,
+    poison,
+    soft_bounce,
+)
+
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+H = timedelta(hours=1)
+D = timedelta(days=1)
+A, B, C = "a@example.com", "b@example.com", "c@example.com"
+
+
+@pytest.fixture
+async def store(empty_database: str) -> AsyncIterator[Store]:
+    async with migrated_store(empty_database, DEFAULT_POLICY, max_size=10) as s:
+        yield s
+
+
+async def _count(dsn: str, query: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
+
+
+async def _status(store: Store, address: str) -> Status:
+    view = await store.recipient(address)
+    assert view is not None
+    return view.state.status
+
+
+async def test_the_same_batch_three_times_changes_and_counts_once(store: Store, empty_database: str) -> None:
+    empty = applied(notification(Kind.SUBSCRIPTION_CONFIRMATION, [], T0), Action.IGNORE)
+    batch: list[Outcome] = [
+        soft_bounce([A, B], T0),
+        hard_bounce([C], T0),
+        delivery(["d@example.com"], T0),
+        poison(),
+        empty,
+    ]
+    first = await store.commit(batch, now=T0 + H)
+    assert first.events == {
+        ("bounce", "retry"): 2,
+        ("bounce", "suppress"): 1,
+        ("delivery", "clear"): 1,
+        ("subscription_confirmation", "ignore"): 1,
+    }
+    assert first.retries_scheduled == {"General": 2}
+    assert first.quarantined == {("bounce", "not_json"): 1}
+    assert first.status_changes == {"deferred": 2, "suppressed": 1, "active": 1}
+    assert len(first.sent_at) == 4
+    tables = ("events", "recipients", "retries", "quarantine")
+    counts = {t: await _count(empty_database, f"SELECT count(*) FROM {t}") for t in tables}  # noqa: S608 (fixed names)
+    for later in (T0 + 2 * H, T0 + 3 * H):
+        again = await store.commit(batch, now=later)
+        assert again.new_events == 0
+        assert again.duplicates == 5
+        assert again.retries_scheduled == again.status_changes == {}
+        assert again.quarantined == {}
+        assert again.sent_at == ()
+        assert {t: await _count(empty_database, f"SELECT count(*) FROM {t}") for t in tables} == counts  # noqa: S608
+    view = await store.recipient(A)
+    assert view is not None
+    assert view.state.soft_bounce_streak == 1
+    assert view.state.retry_at == T0 + H
+
+
+async def test_a_notification_published_twice_in_one_batch_counts_once(store: Store) -> None:
+    original = soft_bounce([A], T0)
+    twin = Applied("bounce", "another-sqs-id", original.notification, original.decisions)
+    summary = await store.commit([original, twin], now=T0)
+    assert summary.events == {("bounce", "retry"): 1}
+    assert summary.duplicates == 1
+    assert await store.pending_retry_count() == 1
+
+
+async def test_an_older_bounce_after_a_newer_delivery_changes_nothing(store: Store) -> None:
+    await store.commit([delivery([A], T0 + H)], now=T0 + 2 * H)
+    await store.commit([soft_bounce([A], T0)], now=T0 + 2 * H)
+    await store.commit([hard_bounce([A], T0)], now=T0 + 2 * H)
+    view = await store.recipient(A)
+    assert view is not None
+    assert view.state.status is Status.ACTIVE
+    assert view.state.soft_bounce_streak == 0
+    assert await store.pending_retry_count() == 0
+    assert [e.kind for e in view.events] == ["delivery", "bounce", "bounce"]
+
+
+async def test_an_older_delivery_after_a_newer_bounce_does_not_reset(store: Store) -> None:
+    await store.commit([soft_bounce([A], T0 + H)], now=T0 + 2 * H)
+    await store.commit([delivery([A], T0)], now=T0 + 2 * H)
+    assert await _status(store, A) is Status.DEFERRED
+    assert await store.pending_retry_count() == 1
+
+
+async def test_events_in_one_batch_apply_in_order_of_occurrence(store: Store) -> None:
+    await store.commit([delivery([A], T0 + H), soft_bounce([A], T0)], now=T0 + 2 * H)
+    assert await _status(store, A) is Status.ACTIVE
+    assert await store.pending_retry_count() == 0
+
+
+async def test_concurrent_commits_neither_deadlock_nor_lose_increments(empty_database: str) -> None:
+    policy = RetryPolicy(windows={"General": (H,) * 100})
+    addresses = [f"user{i}@example.com" for i in range(8)]
+    rng = random.Random(7)
+    batches = [[soft_bounce(rng.sample(addresses, len(addresses)), T0)] for _ in range(40)]
+    async with migrated_store(empty_database, policy, max_size=10) as store:
+        await asyncio.wait_for(asyncio.gather(*(store.commit(b, now=T0) for b in batches)), timeout=60)
+        for address in addresses:
+            view = await store.recipient(address)
+            assert view is not None
+            assert view.state.soft_bounce_streak == 40
+        assert await store.pending_retry_count() == len(addresses)
+
+
+async def test_concurrent_redeliveries_record_each_event_once(store: Store, empty_database: str) -> None:
+    batch: list[Outcome] = [soft_bounce([A, B, C], T0), hard_bounce([B], T0 + H)]
+    summaries = await asyncio.gather(*(store.commit(batch, now=T0) for _ in range(10)))
+    assert sum(s.new_events for s in summaries) == 4
+    assert await _count(empty_database, "SELECT count(*) FROM events") == 4
+    assert await store.pending_retry_count() == 2
+
+
+async def test_two_schedulers_release_each_retry_exactly_once(store: Store, empty_database: str) -> None:
+    addresses = [f"r{i}@example.com" for i in range(60)]
+    await store.commit([soft_bounce(addresses, T0)], now=T0)
+    other = await Store.connect(empty_database, policy=DEFAULT_POLICY)
+
+    async def drain(s: Store) -> list[int]:
+        ids: list[int] = []
+        while batch := await s.release_due_retries(T0 + 2 * H, limit=7):
+            ids += [r.id for r in batch]
+        return ids
+
+    try:
+        first, second = await asyncio.gather(drain(store), drain(other))
+    finally:
+        await other.close()
+    assert len(first) + len(second) == 60
+    assert len(set(first) | set(second)) == 60
+    assert (await store.recipient_counts())["active"] == 60
+    assert await store.pending_retry_count() == 0
+
+
+async def test_nothing_is_released_before_it_is_due(store: Store) -> None:
+    await store.commit([soft_bounce([A], T0)], now=T0)
+    assert await store.release_due_retries(T0 + H - timedelta(seconds=1), limit=10) == []
+    assert await _status(store, A) is Status.DEFERRED
+
+
+async def test_mailbox_full_climbs_its_windows_then_escalates(store: Store, empty_database: str) -> None:
+    now = T0
+    for attempt, window in enumerate((1 * D, 3 * D, 7 * D), start=1):
+        await store.commit([soft_bounce([A], now, "MailboxFull")], now=now)
+        view = await store.recipient(A)
+        assert view is not None
+        assert (view.state.status, view.state.retry_at, view.state.soft_bounce_streak) == (
+            Status.DEFERRED,
+            now + window,
+            attempt,
+        )
+        assert await store.release_due_retries(now + window - H, limit=10) == []
+        released = await store.release_due_retries(now + window, limit=10)
+        assert [(r.address, r.attempt, r.cause, r.reactivated) for r in released] == [
+            (A, attempt, "MailboxFull", True)
+        ]
+        assert await _status(store, A) is Status.ACTIVE
+        now = now + window + H
+    summary = await store.commit([soft_bounce([A], now, "MailboxFull")], now=now)
+    assert summary.escalations == {"MailboxFull": 1}
+    view = await store.recipient(A)
+    assert view is not None
+    assert view.state.status is Status.SUPPRESSED
+    assert view.state.escalated is True
+    assert view.state.escalated_after_attempts == 3
+    assert view.state.retry_at is None
+    states = await _count(
+        empty_database, "SELECT count(*) FROM retries WHERE state = 'escalated' AND attempt = 4"
+    )
+    assert states == 1
+
+
+async def test_a_delivery_resets_the_streak_and_cancels_the_retry(store: Store, empty_database: str) -> None:
+    await store.commit([soft_bounce([A], T0)], now=T0)
+    await store.commit([soft_bounce([A], T0 + H)], now=T0 + H)
+    await store.commit([delivery([A], T0 + 2 * H)], now=T0 + 2 * H)
+    assert await _status(store, A) is Status.ACTIVE
+    assert await store.pending_retry_count() == 0
+    assert await _count(empty_database, "SELECT count(*) FROM retries WHERE state = 'cancelled'") == 2
+    assert await store.release_due_retries(T0 + 10 * D, limit=10) == []
+    await store.commit([soft_bounce([A], T0 + 3 * H)], now=T0 + 3 * H)
+    pending = await store.pending_retries()
+    assert [(r.address, r.attempt) for r in pending] == [(A, 1)]
+
+
+async def test_a_suppressed_address_gets_no_retry(store: Store) -> None:
+    await store.commit([hard_bounce([A], T0)], now=T0)
+    summary = await store.commit([soft_bounce([A], T0 + H)], now=T0 + H)
+    assert summary.retries_scheduled == {}
+    assert await store.pending_retry_count() == 0
+    view = await store.recipient(A)
+    assert view is not None
+    assert (view.state.status, view.state.reason) == (Status.SUPPRESSED, "user-unknown")
+
+
+async def test_a_suppression_cancels_the_pending_retry(store: Store) -> None:
+    await store.commit([soft_bounce([A], T0)], now=T0)
+    await store.commit([hard_bounce([A], T0 + H)], now=T0 + H)
+    assert await store.pending_retry_count() == 0
+    assert await store.release_due_retries(T0 + D, limit=10) == []
+
+
+async def test_release_notifies_the_documented_channel(store: Store, empty_database: str) -> None:
+    await store.commit([soft_bounce([A], T0)], now=T0)
+    listener = await asyncpg.connect(empty_database)
+    received: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(RETRY_RELEASED_CHANNEL, lambda *args: received.put_nowait(args[3]))
+    try:
+        [released] = await store.release_due_retries(T0 + 2 * H, limit=10)
+        payload = json.loads(await asyncio.wait_for(received.get(), timeout=5))
+    finally:
+        await listener.close()
+    assert payload["id"] == released.id
+    assert (payload["address"], payload["attempt"], payload["cause"]) == (A, 1, "General")
+
+
+async def test_the_outbox_keeps_releases_until_announced(store: Store) -> None:
+    await store.commit([soft_bounce([A, B], T0)], now=T0)
+    released = await store.release_due_retries(T0 + 2 * H, limit=10)
+    assert len(released) == 2
+    assert await store.unannounced_releases(10, released_before=T0 + H) == []
+    waiting = await store.unannounced_releases(10)
+    assert sorted(r.id for r in waiting) == sorted(r.id for r in released)
+    await store.mark_announced([waiting[0].id], now=T0 + 3 * H)
+    assert [r.id for r in await store.unannounced_releases(10)] == [waiting[1].id]
+
+
+async def test_a_redelivered_poison_message_is_kept_once(store: Store) -> None:
+    first = await store.commit([poison(sqs_message_id="m-1")], now=T0)
+    again = await store.commit([poison(sqs_message_id="m-1")], now=T0 + H)
+    assert first.quarantined == {("bounce", "not_json"): 1}
+    assert again.quarantined == {}
+    [kept] = await store.quarantine_list()
+    assert (kept.sqs_message_id, kept.code, kept.received_at) == ("m-1", "not_json", T0)
+
+
+async def test_recipient_view_lists_events_newest_first(store: Store) -> None:
+    await store.commit([soft_bounce([A], T0)], now=T0)
+    await store.commit([delivery([A], T0 + 2 * H)], now=T0 + 2 * H)
+    await store.commit([soft_bounce([A], T0 + H)], now=T0 + 3 * H)
+    view = await store.recipient(A)
+    assert view is not None
+    assert [(e.kind, e.occurred_at) for e in view.events] == [
+        ("delivery", T0 + 2 * H),
+        ("bounce", T0 + H),
+        ("bounce", T0),
+    ]
+    assert await store.recipient("nobody@example.com") is None
+
+
+async def test_counts_and_pending_lists(store: Store) -> None:
+    await store.commit(
+        [soft_bounce([A], T0), soft_bounce([B], T0, "MailboxFull"), hard_bounce([C], T0)], now=T0
+    )
+    assert await store.recipient_counts() == {"active": 0, "deferred": 2, "suppressed": 1, "review": 0}
+    assert await store.pending_retry_count() == 2
+    assert [r.address for r in await store.pending_retries()] == [A, B]
+    assert [r.address for r in await store.pending_retries(due_before=T0 + 2 * H)] == [A]
+
+
+async def test_ping_and_schema_status(store: Store) -> None:
+    await store.ping()
+    assert (await store.schema_status()).state.value == "current"
+
+
+async def test_releases_racing_commits_on_the_same_addresses_never_deadlock(empty_database: str) -> None:
+    addresses = [f"x{i}@example.com" for i in range(10)]
+    released: list[int] = []
+
+    async def commits(store: Store) -> None:
+        for n in range(15):
+            batch = soft_bounce(addresses[::-1] if n % 2 else addresses, T0 + n * H)
+            await store.commit([batch], now=T0 + n * H)
+
+    async def releases(store: Store) -> None:
+        for n in range(1, 30):
+            released.extend(r.id for r in await store.release_due_retries(T0 + n * H, limit=3))
+
+    policy = RetryPolicy(windows={"General": (H,) * 100})
+    async with migrated_store(empty_database, policy, max_size=10) as store:
+        await asyncio.wait_for(asyncio.gather(commits(store), releases(store), releases(store)), timeout=60)
+        for address in addresses:
+            view = await store.recipient(address)
+            assert view is not None
+            assert view.state.soft_bounce_streak == 15
+        assert len(released) == len(set(released)) > 0
+        assert await store.pending_retry_count() <= len(addresses)
