@@ -43,6 +43,25 @@ class SendGate(Protocol):
         ...
 
 
+class AnswerSource(Protocol):
+    """The store's side of the send-gate (`bounced.store.Store` is one)."""
+
+    async def sendgate_answers(self, addresses: Sequence[str]) -> Sequence[RecipientAnswer]:
+        """Answers for those of `addresses` that have a state row, in one query."""
+        ...
+
+
+class StoreSendGate:
+    """The send-gate over the recipients table: one query (`= ANY($1)`) per lookup."""
+
+    def __init__(self, store: AnswerSource) -> None:
+        self._store = store
+
+    async def lookup(self, addresses: Sequence[str]) -> Mapping[str, RecipientAnswer | None]:
+        """Answers keyed by address; an address with no row is absent (sendable, no record)."""
+        return {answer.address: answer for answer in await self._store.sendgate_answers(addresses)}
+
+
 def normalise_address(raw: str) -> str:
     """The form addresses are stored in (trimmed, lower-cased); ValueError when it is not an address.
 

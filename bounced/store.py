@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Self
 
@@ -32,17 +32,33 @@ from bounced.migrate import SchemaStatus, schema_status
 from bounced.model import Action, Applied, Outcome, Quarantined, Status
 from bounced.policy import RetryPolicy
 from bounced.queries import sql
+from bounced.sendgate import RecipientAnswer
 from bounced.state import CancelRetries, Escalate, Event, RecipientState, ScheduleRetry, transition
 from bounced.views import (
     EventView,
+    Prunable,
+    QuarantinedMessage,
     QuarantineView,
+    RecipientRow,
     RecipientView,
     ReleasedRetry,
     RetryView,
     from_record,
 )
 
-__all__ = ["CommitSummary", "Store"]
+__all__ = ["CommitSummary", "Decide", "Override", "Store"]
+
+Decide = Callable[[RecipientState | None], RecipientState | None]
+"""Makes an address's new state from its current one (None: no row), or None for "no change"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A person's change to an address: the state before (None: unknown) and after (None: unchanged)."""
+
+    before: RecipientState | None
+    after: RecipientState | None
+
 
 # Two batches creating the same new address at once is rare (different notifications for one
 # unseen address in flight together); the loser rolls back and runs again against the new row.
@@ -253,6 +269,92 @@ class Store:
     async def pending_retry_count(self) -> int:
         """How many retries are pending."""
         return int(await self._pool.fetchval(sql("pending_retry_count")))
+
+    # -- the send-gate, admin commands and retention ---------------------------------------------
+
+    async def sendgate_answers(self, addresses: Sequence[str]) -> list[RecipientAnswer]:
+        """The send-gate's answers for those of `addresses` that have a state row (one query)."""
+        rows = await self._pool.fetch(sql("sendgate_answers"), list(addresses))
+        return [RecipientAnswer(r["address"], Status(r["status"]), r["reason"], r["retry_at"]) for r in rows]
+
+    async def recipients_page(self, status: Status, after: str | None, limit: int) -> list[RecipientRow]:
+        """Up to `limit` addresses in `status`, in address order, after `after` (keyset paging)."""
+        rows = await self._pool.fetch(sql("recipients_page"), status.value, after, limit)
+        return [from_record(RecipientRow, row) for row in rows]
+
+    async def override(
+        self, address: str, decide: Decide, *, action: Action, actor: str, note: str, now: datetime
+    ) -> Override:
+        """A person's change to one address, in one transaction: lock its row, let `decide` (pure,
+        see `bounced.manual`) make the new state from the current one, and when it does, record a
+        manual event with `actor` and `note`, cancel pending retries and write the state."""
+        for _ in range(_NEW_ROW_RACE_RETRIES):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    return await self._override(
+                        conn, address, decide, action=action, actor=actor, note=note, now=now
+                    )
+            except _NewRowRaceError:
+                continue
+        raise RuntimeError(f"gave up after {_NEW_ROW_RACE_RETRIES} races creating {address!r}")
+
+    async def _override(
+        self, conn: Any, address: str, decide: Decide, *, action: Action, actor: str, note: str, now: datetime
+    ) -> Override:
+        records = await conn.fetch(sql("lock_recipients"), [address])
+        before = state_from_record(records[0]) if records else None
+        after = decide(before)
+        if after is None:
+            return Override(before, None)
+        event_id = await conn.fetchval(
+            sql("insert_manual_event"), address, action.value, after.reason, actor, note, now
+        )
+        after = replace(after, event_id=event_id)
+        cancel = [address] if before is not None else []
+        counts = await conn.fetchrow(
+            sql("write_state"),
+            cancel,
+            *retry_columns([]),
+            *state_columns([(after, before is None)], now),
+            now,
+        )
+        if before is None and counts["inserted"] != 1:
+            raise _NewRowRaceError
+        return Override(before, after)
+
+    async def quarantined(self, quarantine_id: int) -> QuarantinedMessage | None:
+        """One quarantined message with its raw bytes, or None when there is no such id."""
+        row = await self._pool.fetchrow(sql("quarantine_get"), quarantine_id)
+        return None if row is None else from_record(QuarantinedMessage, row)
+
+    async def replayable_quarantine(self, limit: int = 10_000) -> list[int]:
+        """Ids of quarantined messages neither replayed nor discarded, oldest first."""
+        return [row["id"] for row in await self._pool.fetch(sql("quarantine_replayable"), limit)]
+
+    async def mark_replayed(self, quarantine_id: int, now: datetime) -> None:
+        """A quarantined message went through on replay."""
+        await self._pool.execute(sql("quarantine_mark_replayed"), quarantine_id, now)
+
+    async def requarantine(self, quarantine_id: int, code: str, detail: str) -> None:
+        """A quarantined message failed again on replay: keep it with the new reason."""
+        await self._pool.execute(sql("quarantine_set_reason"), quarantine_id, code, detail)
+
+    async def discard_quarantined(self, quarantine_id: int, now: datetime) -> bool:
+        """Set a quarantined message aside; False when it was already discarded (or is unknown)."""
+        return await self._pool.fetchval(sql("quarantine_discard"), quarantine_id, now) is not None
+
+    async def prune_payloads(self, before: datetime, limit: int) -> int:
+        """Forget the raw JSON of up to `limit` audit rows recorded before `before` (its own short
+        transaction); returns how many."""
+        return int(await self._pool.fetchval(sql("prune_payloads"), before, limit))
+
+    async def prune_quarantine(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` quarantined messages received before `before`; returns how many."""
+        return int(await self._pool.fetchval(sql("prune_quarantine"), before, limit))
+
+    async def prunable(self, before: datetime) -> Prunable:
+        """What pruning at `before` would remove."""
+        return from_record(Prunable, await self._pool.fetchrow(sql("prunable"), before))
 
 
 def _fold_effect(

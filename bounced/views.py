@@ -89,3 +89,47 @@ class ReleasedRetry:
     due_at: datetime
     released_at: datetime
     reactivated: bool  # the address went back to active (False when something newer had changed it)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientRow:
+    """An address's state row as `bounced list` and `bounced export` show it."""
+
+    address: str
+    status: str
+    reason: str | None
+    kind: str | None
+    bounce_type: str | None
+    bounce_subtype: str | None
+    complaint_feedback_type: str | None
+    diagnostic_code: str | None
+    soft_bounce_streak: int
+    retry_at: datetime | None
+    escalated: bool
+    escalated_after_attempts: int | None
+    since: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedMessage:
+    """A quarantined message with its raw bytes (`bounced quarantine show` and replay)."""
+
+    id: int
+    queue: str
+    sqs_message_id: str
+    body: bytes
+    code: str
+    detail: str
+    receive_count: int
+    received_at: datetime
+    replayed_at: datetime | None
+    discarded_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prunable:
+    """What retention removes (or, in a dry run, would remove)."""
+
+    payloads: int
+    quarantined: int

@@ -227,3 +227,83 @@ SELECT status, count(*) AS n FROM recipients GROUP BY status;
 -- name: pending_retry_count
 -- How many retries are pending. No parameters.
 SELECT count(*) FROM retries WHERE state = 'pending';
+
+-- ---- send-gate, admin commands and retention (issue 8) ----------------------------------------
+
+-- name: sendgate_answers
+-- What the send-gate says about addresses: their status, reason and retry time. $1 address[].
+SELECT address, status, reason, retry_at FROM recipients WHERE address = ANY($1::text[]);
+
+-- name: recipients_page
+-- One status's addresses in address order, after $2 (NULL: from the start). $1 status, $2 after,
+-- $3 limit.
+SELECT address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
+    diagnostic_code, soft_bounce_streak, retry_at, escalated, escalated_after_attempts, since,
+    updated_at
+FROM recipients
+WHERE status = $1 AND ($2::text IS NULL OR address > $2)
+ORDER BY address
+LIMIT $3;
+
+-- name: insert_manual_event
+-- Record a person's action on an address in the audit log. $1 address, $2 action, $3 reason,
+-- $4 actor, $5 note (why, in their words), $6 now.
+INSERT INTO events (kind, action, address, reason, occurred_at, recorded_at, actor, note)
+VALUES ('manual', $2, $1, $3, $6, $6, $4, $5)
+RETURNING id;
+
+-- name: quarantine_get
+-- One quarantined message with its raw bytes. $1 id.
+SELECT id, queue, sqs_message_id, body, code, detail, receive_count, received_at, replayed_at,
+    discarded_at
+FROM quarantine
+WHERE id = $1;
+
+-- name: quarantine_replayable
+-- Ids of quarantined messages neither replayed nor discarded, oldest first. $1 limit.
+SELECT id FROM quarantine WHERE replayed_at IS NULL AND discarded_at IS NULL ORDER BY id LIMIT $1;
+
+-- name: quarantine_mark_replayed
+-- A quarantined message went through on replay. $1 id, $2 now.
+UPDATE quarantine SET replayed_at = $2 WHERE id = $1;
+
+-- name: quarantine_set_reason
+-- A quarantined message failed again on replay: keep it, with the new reason. $1 id, $2 code,
+-- $3 detail.
+UPDATE quarantine SET code = $2, detail = $3 WHERE id = $1;
+
+-- name: quarantine_discard
+-- Set a quarantined message aside for good (the row stays until retention); returns its id when
+-- it was not discarded before. $1 id, $2 now.
+UPDATE quarantine SET discarded_at = $2 WHERE id = $1 AND discarded_at IS NULL RETURNING id;
+
+-- name: prune_payloads
+-- Forget the raw JSON of up to $2 audit rows recorded before $1, oldest first, skipping rows a
+-- batch is writing. Every other field of the row stays, and the recipients rows are not touched:
+-- the reason an address is suppressed survives. Returns how many were pruned. $1 before, $2 limit.
+WITH batch AS (
+    SELECT id FROM events
+    WHERE payload IS NOT NULL AND recorded_at < $1
+    ORDER BY recorded_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), pruned AS (
+    UPDATE events AS e SET payload = NULL FROM batch WHERE e.id = batch.id RETURNING 1
+)
+SELECT count(*) FROM pruned;
+
+-- name: prune_quarantine
+-- Delete up to $2 quarantined messages (raw bytes and all) received before $1, oldest first.
+-- Returns how many. $1 before, $2 limit.
+WITH batch AS (
+    SELECT id FROM quarantine WHERE received_at < $1 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED
+), deleted AS (
+    DELETE FROM quarantine AS q USING batch WHERE q.id = batch.id RETURNING 1
+)
+SELECT count(*) FROM deleted;
+
+-- name: prunable
+-- What a prune at $1 would remove: audit payloads and quarantined messages older than it.
+SELECT
+    (SELECT count(*) FROM events WHERE payload IS NOT NULL AND recorded_at < $1) AS payloads,
+    (SELECT count(*) FROM quarantine WHERE received_at < $1) AS quarantined;
