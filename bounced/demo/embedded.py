@@ -9,6 +9,7 @@ read permission on the data folder's parents.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,8 @@ def emulator() -> Iterator[str]:
     """moto's server on 127.0.0.1 (never its default 0.0.0.0) on a free port; yields its endpoint."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 (an optional extra: imported on use)
 
+    # moto's werkzeug logs every request at INFO; the demo's output is its summary.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
