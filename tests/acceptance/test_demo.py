@@ -1,0 +1,146 @@
+"""`bounced demo` as a newcomer runs it: the real command in a subprocess, twice, then with --serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.support.process import base_environment
+
+pytestmark = pytest.mark.acceptance
+
+DEMO_TIMEOUT = 90
+
+
+def _demo(args: list[str], dsn: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bounced", "demo", *args],
+        env=base_environment({"BOUNCED_DATABASE_URL": dsn}),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT,
+        check=False,
+    )
+
+
+def _row(summary: str, address: str) -> list[str]:
+    line = next(line for line in summary.splitlines() if line.startswith(address + " "))
+    return line.split()
+
+
+async def _demo_databases(admin_dsn: str) -> list[str]:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'bounced_demo_%'")
+        return [row["datname"] for row in rows]
+    finally:
+        await conn.close()
+
+
+def _check_summary(summary: str) -> None:
+    assert _row(summary, "ada@example.org")[1:4] == ["suppressed", "no", "user-unknown"]
+    assert _row(summary, "kai@example.org")[1:4] == ["suppressed", "no", "complaint"]
+    assert _row(summary, "emil@example.org")[1] == "deferred"
+    assert re.search(r"\d\d:\d\d:\d\d UTC \(in \d+ min\)", " ".join(_row(summary, "emil@example.org")))
+    assert _row(summary, "gus@example.org")[1] == "review"
+    assert _row(summary, "pia@example.org")[1:3] == ["active", "yes"]
+    # The older transient bounce arrived after a newer delivery: the address stays mailable.
+    assert _row(summary, "uma@example.org")[1:3] == ["active", "yes"]
+    assert _row(summary, "lea@example.org")[1:3] == ["(none)", "yes"]
+    assert "Review queue (4)" in summary
+    assert "Quarantine (1)" in summary
+    assert "invalid_json" in summary
+    assert re.search(r"Metrics: +http://127\.0\.0\.1:\d+/metrics", summary)
+
+
+def test_demo_runs_to_a_summary_and_runs_again(pg_admin_dsn: str, tmp_path: Path) -> None:
+    for _ in range(2):
+        started = time.monotonic()
+        result = _demo([], pg_admin_dsn, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 60
+        _check_summary(result.stdout)
+        assert "processed 22/22 messages" in result.stderr
+        assert "signature_verification_off" in result.stderr
+    # Nothing left behind on the given server.
+    assert asyncio.run(_demo_databases(pg_admin_dsn)) == []
+
+
+def test_demo_without_a_server_embeds_one_in_dot_demo(tmp_path: Path) -> None:
+    for _ in range(2):  # the second run reuses the data folder
+        result = subprocess.run(
+            [sys.executable, "-m", "bounced", "demo"],
+            env=base_environment({}),
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=DEMO_TIMEOUT,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        _check_summary(result.stdout)
+    assert (tmp_path / ".demo" / "pg" / "PG_VERSION").is_file()
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) -> str:
+    assert process.stdout is not None
+    seen = ""
+    while marker not in seen:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise AssertionError(f"no {marker!r} in the demo's output:\n{seen}")
+        seen += process.stdout.readline()
+    return seen
+
+
+def test_demo_serve_keeps_the_daemon_and_database_up_until_ctrl_c(pg_admin_dsn: str, tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "bounced", "demo", "--serve"],
+        env=base_environment({"BOUNCED_DATABASE_URL": pg_admin_dsn}),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            _use_the_running_demo(process)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert asyncio.run(_demo_databases(pg_admin_dsn)) == []
+
+
+def _use_the_running_demo(process: subprocess.Popen[str]) -> None:
+    """/metrics answers, and the CLI works against the demo database with the printed exports."""
+    output = _read_until(process, "Ctrl-C", time.monotonic() + DEMO_TIMEOUT)
+    metrics = re.search(r"Metrics: +(http://127\.0\.0\.1:\d+/metrics)", output)
+    assert metrics is not None
+    with urllib.request.urlopen(metrics.group(1), timeout=5) as response:  # noqa: S310 (loopback)
+        assert b"bounced_" in response.read()
+    output += _read_until(process, "bounced status", time.monotonic() + 10)
+    exports = dict(re.findall(r"export (\w+)='([^']*)'", output))
+    status = subprocess.run(
+        [sys.executable, "-m", "bounced", "status", "ada@example.org", "--json"],
+        env=base_environment(exports),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["status"] == "suppressed"
