@@ -17,7 +17,7 @@ import asyncpg
 from bounced.config import ConfigError, Settings, load_settings
 from bounced.dsn import database_url_from_env, redact, scrub
 from bounced.migrate import SchemaState
-from bounced.policy import DEFAULT_POLICY
+from bounced.policy import DEFAULT_POLICY, RetryPolicy
 from bounced.store import Store
 
 EXIT_OK = 0
@@ -49,21 +49,21 @@ def load(args: argparse.Namespace) -> Settings:
         raise SystemExit(fail(str(exc), EXIT_USAGE)) from None
 
 
-def run_with_store(action: Callable[[Store], Awaitable[int]]) -> int:
+def run_with_store(action: Callable[[Store], Awaitable[int]], policy: RetryPolicy = DEFAULT_POLICY) -> int:
     """Open the store named by the environment, check its schema, run `action`, close it.
-    Connection and database errors become one line on stderr (password redacted) and exit 1."""
+    Connection and database errors become one line on stderr (password redacted) and exit 1.
+    `policy` matters only to commands that commit (quarantine replay): pass the configured one."""
     dsn = database_url_from_env()
     try:
-        return asyncio.run(_run(dsn, action))
+        return asyncio.run(_run(dsn, action, policy))
     except (OSError, TimeoutError) as error:
         return fail(f"cannot reach the database at {redact(dsn)}: {scrub(str(error), dsn)}")
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         return fail(f"database error at {redact(dsn)}: {scrub(str(error), dsn)}")
 
 
-async def _run(dsn: str | None, action: Callable[[Store], Awaitable[int]]) -> int:
-    # The policy only matters when committing; these commands read.
-    store = await Store.connect(dsn, policy=DEFAULT_POLICY, min_size=1, max_size=2)
+async def _run(dsn: str | None, action: Callable[[Store], Awaitable[int]], policy: RetryPolicy) -> int:
+    store = await Store.connect(dsn, policy=policy, min_size=1, max_size=2)
     try:
         status = await store.schema_status()
         if status.state is not SchemaState.CURRENT:
