@@ -9,6 +9,7 @@ from typing import Any
 from bounced.cli import EXIT_NOT_FOUND, EXIT_OK
 from bounced.commands.common import iso, print_json, run_with_store
 from bounced.model import Status
+from bounced.sendgate import answer_json
 from bounced.store import Store
 from bounced.views import EventView, RecipientView
 
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     async def show(store: Store) -> int:
         view = await store.recipient(address)
         if view is None:
+            if args.json:  # the send-gate's answer: no record, so nothing stops mailing it
+                print_json(answer_json(address, None))
             print("bounced: no record of this address", file=sys.stderr)
             return EXIT_NOT_FOUND
         if args.json:
@@ -53,6 +56,7 @@ def as_json(view: RecipientView) -> dict[str, Any]:
     s = view.state
     return {
         "address": s.address,
+        "sendable": s.status is Status.ACTIVE,
         "status": s.status.value,
         "reason": s.reason,
         "kind": s.kind,
@@ -96,7 +100,8 @@ def _event_json(e: EventView) -> dict[str, Any]:
 def _print_text(view: RecipientView) -> None:
     s = view.state
     why = " / ".join(x for x in (s.kind, s.bounce_type, s.bounce_subtype) if x)
-    print(f"{s.address}: {s.status.value} since {iso(s.since)}")
+    sendable = "may be mailed" if s.status is Status.ACTIVE else "may not be mailed"
+    print(f"{s.address}: {s.status.value} since {iso(s.since)} ({sendable})")
     print(f"  reason: {s.reason or '-'}{f' ({why})' if why else ''}")
     if s.status is Status.DEFERRED:
         print(f"  retry at: {iso(s.retry_at)} (soft-bounce streak {s.soft_bounce_streak})")

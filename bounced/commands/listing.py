@@ -1,0 +1,131 @@
+"""`bounced list --status STATUS [--csv|--json]` and `bounced export` (the suppressions, as CSV).
+
+Both page through the recipients table in address order, so a list of millions streams out in
+constant memory. `export` writes CSV for import elsewhere (an ESP's suppression list, a CRM):
+address, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type, since, escalated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bounced.commands.admin import positive_int
+from bounced.commands.common import EXIT_OK, iso, print_json, run_with_store
+from bounced.model import Status
+from bounced.store import Store
+from bounced.views import RecipientRow
+
+PAGE = 1000
+LIST_COLUMNS = (
+    "address",
+    "status",
+    "reason",
+    "kind",
+    "bounce_type",
+    "bounce_subtype",
+    "complaint_feedback_type",
+    "since",
+    "retry_at",
+    "soft_bounce_streak",
+)
+EXPORT_COLUMNS = (
+    "address",
+    "reason",
+    "kind",
+    "bounce_type",
+    "bounce_subtype",
+    "complaint_feedback_type",
+    "since",
+    "escalated",
+)
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add `list` and `export`."""
+    listing = subparsers.add_parser(
+        "list", help="list the addresses in one status", description="List the addresses in one status."
+    )
+    listing.add_argument("--status", required=True, choices=[s.value for s in Status], help="which status")
+    output = listing.add_mutually_exclusive_group()
+    output.add_argument("--csv", action="store_true", help="CSV with a header line")
+    output.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--limit", type=positive_int, default=None, help="at most this many (default: all)")
+    listing.set_defaults(handler=run_list)
+    export = subparsers.add_parser(
+        "export", help="write the suppressions as CSV, for import elsewhere", description=__doc__
+    )
+    export.set_defaults(handler=run_export)
+
+
+async def rows(store: Store, status: Status, limit: int | None = None) -> AsyncIterator[RecipientRow]:
+    """Every address in `status`, in address order, a page at a time."""
+    after: str | None = None
+    left = limit
+    while left is None or left > 0:
+        size = PAGE if left is None else min(PAGE, left)
+        page = await store.recipients_page(status, after, size)
+        for row in page:
+            yield row
+        if len(page) < size:
+            return
+        after = page[-1].address
+        left = None if left is None else left - len(page)
+
+
+def as_json(row: RecipientRow) -> dict[str, Any]:
+    """One line of `bounced list --json`."""
+    return {
+        "address": row.address,
+        "status": row.status,
+        "reason": row.reason,
+        "kind": row.kind,
+        "bounce_type": row.bounce_type,
+        "bounce_subtype": row.bounce_subtype,
+        "complaint_feedback_type": row.complaint_feedback_type,
+        "diagnostic_code": row.diagnostic_code,
+        "since": iso(row.since),
+        "retry_at": iso(row.retry_at),
+        "soft_bounce_streak": row.soft_bounce_streak,
+        "escalated": row.escalated,
+    }
+
+
+def _cells(row: RecipientRow, columns: tuple[str, ...]) -> list[str]:
+    values = as_json(row)
+    return ["" if values[c] is None else str(values[c]) for c in columns]
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print the addresses in the status asked for."""
+
+    async def show(store: Store) -> int:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        if args.csv:
+            writer.writerow(LIST_COLUMNS)
+        async for row in rows(store, Status(args.status), args.limit):
+            if args.json:
+                print_json(as_json(row))
+            elif args.csv:
+                writer.writerow(_cells(row, LIST_COLUMNS))
+            else:
+                print(*_cells(row, LIST_COLUMNS), sep="\t")
+        return EXIT_OK
+
+    return run_with_store(show)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Write every suppressed address as CSV."""
+
+    async def export(store: Store) -> int:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        async for row in rows(store, Status.SUPPRESSED):
+            writer.writerow(_cells(row, EXPORT_COLUMNS))
+        return EXIT_OK
+
+    return run_with_store(export)

@@ -1,0 +1,95 @@
+"""Retention: raw payloads are kept `BOUNCED_RETENTION_DAYS`, then pruned in small batches.
+
+What goes: the raw SES JSON of audit rows (the `payload` column; the row and every other field
+stay, so `bounced status` still shows the history) and quarantined messages (raw bytes and all)
+older than the window. What never goes: the recipients rows, which carry the reason an address is
+suppressed. Each batch is one short statement in its own transaction that skips rows a committing
+batch holds, so pruning never holds long locks or blocks the consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from bounced.clock import Clock
+from bounced.store import Store
+
+log = structlog.get_logger("bounced.retention")
+
+_Step = Callable[[datetime, int], Awaitable[int]]
+
+BATCH = 1000
+INTERVAL_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """How much one prune removed."""
+
+    payloads: int = 0
+    quarantined: int = 0
+
+    @property
+    def total(self) -> int:
+        """Rows pruned in all."""
+        return self.payloads + self.quarantined
+
+
+def cutoff(now: datetime, days: int) -> datetime:
+    """The moment before which raw payloads go."""
+    return now - timedelta(days=days)
+
+
+async def prune(store: Store, now: datetime, days: int, batch: int = BATCH) -> Pruned:
+    """Prune everything older than `days` before `now`, `batch` rows per statement."""
+    before = cutoff(now, days)
+    payloads = await _drain(store.prune_payloads, before, batch)
+    quarantined = await _drain(store.prune_quarantine, before, batch)
+    return Pruned(payloads, quarantined)
+
+
+async def _drain(step: _Step, before: datetime, batch: int) -> int:
+    total = 0
+    while True:
+        count = await step(before, batch)
+        total += count
+        if count < batch:
+            return total
+        await asyncio.sleep(0)  # let the consumers' work in between batches
+
+
+async def run(
+    store: Store,
+    clock: Clock,
+    days: int,
+    stop: asyncio.Event,
+    *,
+    interval: float = INTERVAL_SECONDS,
+    batch: int = BATCH,
+) -> None:
+    """Prune now and then every `interval` seconds until `stop` is set (a daemon task). A failed
+    prune is logged and tried again at the next interval: retention is never urgent."""
+    while not stop.is_set():
+        try:
+            pruned = await prune(store, clock.now(), days, batch)
+        except Exception as exc:  # any failure: the next interval tries again; the daemon goes on
+            log.warning("retention_prune_failed", error=type(exc).__name__)
+        else:
+            if pruned.total:
+                log.info("retention_pruned", payloads=pruned.payloads, quarantined=pruned.quarantined)
+        await _wait(clock, interval, stop)
+
+
+async def _wait(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()
