@@ -24,6 +24,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "classify",
     "check",
     "demo",
+    "suppress",
+    "listing",
+    "review",
+    "prune",
 )
 
 EXIT_OK = 0
