@@ -18,7 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from bounced.dsn import redact
 
 ENV_PREFIX = "BOUNCED_"
 CONFIG_ENV = "BOUNCED_CONFIG"
@@ -361,15 +363,7 @@ def _convert(setting: Setting, name: str, raw: object) -> Any:
 
 def redact_dsn(dsn: str | None) -> str:
     """A DSN fit for logs and errors: the password replaced by `***`."""
-    if not dsn:
-        return "(libpq PG* variables)"
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    return redact(dsn)
 
 
 def settings_help() -> str:

@@ -300,11 +300,18 @@ class Poller:
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _log_batch(self, outcomes: Sequence[Outcome]) -> None:
+        """One event per committed batch with its SQS and SES ids (never addresses or bodies)."""
         applied = [o for o in outcomes if isinstance(o, Applied)]
-        quarantined = [o for o in outcomes if isinstance(o, Quarantined)]
-        for item in quarantined:
-            self._log.warning("message_quarantined", sqs_message_id=item.sqs_message_id, reason=item.code)
-        self._log.info("batch_committed", applied=len(applied), quarantined=len(quarantined))
+        for item in outcomes:
+            if isinstance(item, Quarantined):
+                self._log.warning("message_quarantined", sqs_message_id=item.sqs_message_id, reason=item.code)
+        self._log.info(
+            "batch_committed",
+            applied=len(applied),
+            quarantined=len(outcomes) - len(applied),
+            sqs_message_ids=[o.sqs_message_id for o in applied],
+            ses_message_ids=[o.notification.ses_message_id for o in applied],
+        )
 
 
 def _store_rejected(queue: str, message: Message, exc: Exception) -> Quarantined:

@@ -7,10 +7,14 @@ import asyncio
 import os
 from typing import Any
 
-from bounced.commands.common import EXIT_USAGE, add_config_option, fail, load
+import structlog
+
+from bounced.commands.common import EXIT_PROBLEM, EXIT_USAGE, add_config_option, fail, load
 from bounced.config import ConfigError, settings_help
 from bounced.daemon import Daemon, StartupError
 from bounced.logs import configure_logging
+
+log = structlog.get_logger("bounced.run")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -44,3 +48,6 @@ def handle(args: argparse.Namespace) -> int:
         return asyncio.run(daemon.run())
     except StartupError as exc:
         return fail(str(exc), EXIT_USAGE)
+    except Exception:  # a task died: stop loudly (logged with its traceback), let systemd restart us
+        log.exception("daemon_failed")
+        return EXIT_PROBLEM

@@ -5,7 +5,7 @@ The docker-compose `setup` job runs it with the bounced image's Python (botocore
     python /opt/bounced/share/aws_setup.py [--prefix bounced]
 
 For each feedback kind (bounces, complaints, deliveries): a topic, a queue with a DLQ and a redrive
-policy (maxReceiveCount 5), a queue policy letting only that topic send, and an SNS subscription
+policy (maxReceiveCount 10), a queue policy letting only that topic send, and an SNS subscription
 (envelope kept: raw delivery off). Plus the outbound retry queue. Idempotent: run it twice, get the same.
 Prints the settings that point bounced at what it made. Endpoint and credentials come from the
 environment (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...), as for every AWS SDK.
@@ -22,7 +22,7 @@ from typing import Any
 import botocore.session
 
 KINDS = {"bounces": "BOUNCE", "complaints": "COMPLAINT", "deliveries": "DELIVERY"}
-MAX_RECEIVE_COUNT = 5
+MAX_RECEIVE_COUNT = 10  # above BOUNCED_MAX_RECEIVE_COUNT: bounced quarantines first
 
 
 def queue_policy(queue_arn: str, topic_arn: str) -> str:

@@ -5,31 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from bounced.cli import build_parser
+from bounced.config import CONFIG_ENV, SETTINGS_BY_ENV
 
 # The settings the configuration accepts. The lead will replace this with the real settings registry.
-BOUNCED_SETTINGS = frozenset(
-    {
-        "BOUNCED_DATABASE_URL",
-        "BOUNCED_BOUNCE_QUEUE_URL",
-        "BOUNCED_COMPLAINT_QUEUE_URL",
-        "BOUNCED_DELIVERY_QUEUE_URL",
-        "BOUNCED_RETRY_QUEUE_URL",
-        "BOUNCED_POLLERS_PER_QUEUE",
-        "BOUNCED_BATCH_SIZE",
-        "BOUNCED_WAIT_TIME_SECONDS",
-        "BOUNCED_VISIBILITY_TIMEOUT",
-        "BOUNCED_SHUTDOWN_GRACE",
-        "BOUNCED_MAX_RECEIVE_COUNT",
-        "BOUNCED_ALLOWED_TOPIC_ARNS",
-        "BOUNCED_VERIFY_SIGNATURES",
-        "BOUNCED_HTTP_ADDR",
-        "BOUNCED_API_TOKEN",
-        "BOUNCED_LOG_LEVEL",
-        "BOUNCED_LOG_FORMAT",
-        "BOUNCED_RETENTION_DAYS",
-        "BOUNCED_CONFIG",
-    }
-)
+# The settings bounced accepts, from the one registry the loader uses.
+BOUNCED_SETTINGS = frozenset({*SETTINGS_BY_ENV, CONFIG_ENV})
 # Read by the AWS SDK and libpq themselves.
 SDK_SETTINGS = frozenset(
     {
@@ -51,7 +31,7 @@ SDK_SETTINGS = frozenset(
 ACCEPTED_SETTINGS = BOUNCED_SETTINGS | SDK_SETTINGS
 
 # Subcommands the artifacts use that other work registers; checked once they are in the parser.
-PENDING_COMMANDS = frozenset({"run", "migrate"})
+PENDING_COMMANDS: frozenset[str] = frozenset()
 
 
 def registered_commands() -> set[str]:

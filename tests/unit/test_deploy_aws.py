@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML (via cfn-lint) ships no stubs
 
+from bounced.config import Settings
+
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "bounced.yaml"
 KINDS = ("Bounce", "Complaint", "Delivery")
 
@@ -57,7 +59,8 @@ def test_cfn_lint_is_clean() -> None:
 
 
 def test_every_feedback_queue_redrives_to_its_dlq(template: dict[str, Any]) -> None:
-    assert template["Parameters"]["MaxReceiveCount"]["Default"] == 5
+    # Above BOUNCED_MAX_RECEIVE_COUNT's default, so bounced quarantines before SQS dead-letters.
+    assert template["Parameters"]["MaxReceiveCount"]["Default"] > Settings().max_receive_count
     for kind in KINDS:
         redrive = template["Resources"][f"{kind}Queue"]["Properties"]["RedrivePolicy"]
         assert redrive == {

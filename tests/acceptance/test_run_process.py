@@ -1,0 +1,208 @@
+"""The real `bounced run` process, driven from outside: moto over HTTP, a real PostgreSQL, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bounced import samples
+from bounced.migrate import migrate
+from bounced.provision import FeedbackWiring
+from tests.support.aws import FAKE_CREDENTIALS
+from tests.support.feedback import Aws, aws_clients, unique_id, wire
+from tests.support.process import BouncedProcess
+from tests.support.sdnotify import notify_listener
+
+pytestmark = pytest.mark.acceptance
+
+
+@pytest.fixture
+async def aws(aws_env: str) -> AsyncIterator[Aws]:
+    async with aws_clients(aws_env) as clients:
+        yield clients
+
+
+@pytest.fixture
+async def wiring(aws: Aws) -> FeedbackWiring:
+    return await wire(aws, raw_delivery={"complaint": True})
+
+
+@pytest.fixture
+async def migrated(empty_database: str) -> str:
+    conn = await asyncpg.connect(empty_database)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return empty_database
+
+
+def daemon_env(
+    dsn: str, endpoint: str, wiring: FeedbackWiring, tmp_path: Path, **extra: str
+) -> dict[str, str]:
+    config = tmp_path / "bounced.toml"
+    config.write_text('[retry.windows]\nMailboxFull = ["1s", "1s", "1s"]\n', encoding="utf-8")
+    return {
+        **FAKE_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "BOUNCED_DATABASE_URL": dsn,
+        "BOUNCED_VERIFY_SIGNATURES": "false",
+        "BOUNCED_WAIT_TIME_SECONDS": "1",
+        "BOUNCED_SCHEDULER_INTERVAL": "0.2",
+        "BOUNCED_SHUTDOWN_GRACE": "10",
+        "BOUNCED_CONFIG": str(config),
+        **wiring.environment(),
+        **extra,
+    }
+
+
+async def wait_until(query: str, expected: object, dsn: str, *args: object, within: float = 30.0) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + within
+        value: object = None
+        while time.monotonic() < deadline:
+            value = await conn.fetchval(query, *args)
+            if value == expected:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{query} gave {value!r}, expected {expected!r}")
+    finally:
+        await conn.close()
+
+
+async def test_run_applies_feedback_serves_health_and_stops_cleanly(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    with notify_listener(tmp_path) as listener:
+        env = daemon_env(migrated, aws_env, wiring, tmp_path, **listener.environ(watchdog_usec=400_000))
+        daemon = BouncedProcess(["run"], env, tmp_path / "bounced.log")
+        try:
+            daemon.wait_for("/readyz")
+            listener.wait_for("READY=1", timeout=10)
+            await aws.publish(
+                wiring.topics["bounce"], samples.bounce(["hard@example.org"], feedback_id=unique_id("fb"))
+            )
+            await aws.publish(
+                wiring.topics["complaint"],
+                samples.complaint(["spam@example.org"], feedback_id=unique_id("fb")),
+            )
+            await wait_until("SELECT count(*) FROM recipients WHERE status = 'suppressed'", 2, migrated)
+            assert daemon.get("/healthz")[0] == 200
+            metrics = daemon.get("/metrics")[1].decode()
+            assert 'bounced_decisions_total{action="suppress",kind="bounce"} 1.0' in metrics
+            assert 'bounced_messages_deleted_total{queue="complaint"} 1.0' in metrics
+            listener.wait_for("WATCHDOG=1", timeout=5)
+        finally:
+            code = daemon.stop(timeout=30)
+        assert code == 0
+        listener.wait_for("STOPPING=1", timeout=5)
+    names = daemon.event_names()
+    assert "daemon_ready" in names
+    assert "daemon_stopped" in names
+    assert "hard@example.org" not in daemon.log_text()  # logs carry ids, never addresses
+
+
+async def test_transient_bounce_ends_in_a_released_retry_on_the_outbound_queue(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    env = daemon_env(migrated, aws_env, wiring, tmp_path)
+    daemon = BouncedProcess(["run"], env, tmp_path / "bounced.log")
+    try:
+        daemon.wait_for("/readyz")
+        document = samples.bounce(
+            ["full@example.org"],
+            bounce_type="Transient",
+            subtype="MailboxFull",
+            status="4.2.2",
+            diagnostic="smtp; 452 4.2.2 mailbox full",
+            feedback_id=unique_id("fb"),
+            message_id="ses-full-1",
+        )
+        await aws.publish(wiring.topics["bounce"], document)
+        await wait_until("SELECT count(*) FROM retries WHERE state = 'released'", 1, migrated)
+        await wait_until(
+            "SELECT status FROM recipients WHERE address = $1", "active", migrated, "full@example.org"
+        )
+        reply = await aws.sqs.receive_message(QueueUrl=wiring.retry_queue, WaitTimeSeconds=5)
+        (message,) = reply["Messages"]
+        body = json.loads(message["Body"])
+        assert body["address"] == "full@example.org"
+        assert body["ses_message_id"] == "ses-full-1"
+        assert body["cause"] == "MailboxFull"
+        assert body["attempt"] == 1
+    finally:
+        assert daemon.stop(timeout=30) == 0
+
+
+async def test_once_drains_and_exits_zero(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    for n in range(5):
+        await aws.publish(
+            wiring.topics["delivery"], samples.delivery([f"d{n}@example.org"], message_id=unique_id("m"))
+        )
+    daemon = BouncedProcess(
+        ["run", "--once"], daemon_env(migrated, aws_env, wiring, tmp_path), tmp_path / "once.log"
+    )
+    assert daemon.wait(timeout=60) == 0, daemon.log_text()
+    await wait_until("SELECT count(*) FROM recipients WHERE status = 'active'", 5, migrated, within=1)
+    assert await aws.depth(wiring.queues["delivery"]) == (0, 0)
+
+
+async def test_sigterm_mid_batch_finishes_it_and_loses_nothing(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    for n in range(40):
+        await aws.publish(
+            wiring.topics["bounce"], samples.bounce([f"p{n}@example.org"], feedback_id=unique_id("fb"))
+        )
+    env = daemon_env(migrated, aws_env, wiring, tmp_path, BOUNCED_POLLERS_PER_QUEUE="4")
+    daemon = BouncedProcess(["run"], env, tmp_path / "bounced.log")
+    daemon.wait_for("/readyz")
+    await wait_until("SELECT count(*) > 0 FROM events", expected=True, dsn=migrated)
+    started = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    assert time.monotonic() - started < 10 + 5  # within the grace period
+    # What was not applied before the stop is still on the queue (released at once, or never taken).
+    rest = BouncedProcess(["run", "--once"], env, tmp_path / "rest.log")
+    assert rest.wait(timeout=60) == 0
+    await wait_until("SELECT count(*) FROM recipients WHERE status = 'suppressed'", 40, migrated, within=1)
+    await wait_until("SELECT count(*) FROM events", 40, migrated, within=1)
+
+
+async def test_run_refuses_a_schema_that_is_behind(
+    aws: Aws, wiring: FeedbackWiring, empty_database: str, aws_env: str, tmp_path: Path
+) -> None:
+    daemon = BouncedProcess(
+        ["run"], daemon_env(empty_database, aws_env, wiring, tmp_path), tmp_path / "b.log"
+    )
+    assert daemon.wait(timeout=30) == 2
+    assert "bounced migrate" in daemon.log_text()
+
+
+def test_a_bad_setting_stops_start_with_one_line(tmp_path: Path) -> None:
+    daemon = BouncedProcess(["run"], {"BOUNCED_BATCH_SIZE": "50"}, tmp_path / "bad.log")
+    assert daemon.wait(timeout=30) == 2
+    assert daemon.log_text().strip() == "bounced: BOUNCED_BATCH_SIZE: must be from 1 to 10, not 50"
+
+
+async def test_a_poller_that_dies_stops_the_daemon_loudly(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    """A queue that does not exist is not a transient failure: the daemon exits 1 with the error logged
+    instead of limping on with one dead poller (systemd's Restart=on-failure then shows it)."""
+    missing = wiring.queues["bounce"].rsplit("/", 1)[0] + "/no-such-queue"
+    env = daemon_env(migrated, aws_env, wiring, tmp_path, BOUNCED_BOUNCE_QUEUE_URL=missing)
+    daemon = BouncedProcess(["run"], env, tmp_path / "dead.log")
+    assert daemon.wait(timeout=60) == 1
+    assert "daemon_failed" in daemon.event_names()
+    assert "QueueDoesNotExist" in daemon.log_text() or "NonExistentQueue" in daemon.log_text()
