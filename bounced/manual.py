@@ -17,7 +17,7 @@ from bounced.state import RecipientState
 MANUAL = "manual"  # the `kind` of manual events and the `reason` of the states they set
 
 
-def suppressed(current: RecipientState | None, address: str, now: datetime) -> RecipientState | None:
+def suppressed(current: RecipientState | None, *, address: str, now: datetime) -> RecipientState | None:
     """The state after a manual suppression, or None when the address is already suppressed (the
     first reason is kept). An unknown address gets a new row: people ask by other channels too."""
     if current is not None and current.status is Status.SUPPRESSED:
@@ -26,7 +26,7 @@ def suppressed(current: RecipientState | None, address: str, now: datetime) -> R
     return _manual(base, Status.SUPPRESSED, now)
 
 
-def activated(current: RecipientState | None, now: datetime) -> RecipientState | None:
+def activated(current: RecipientState | None, *, now: datetime) -> RecipientState | None:
     """The state after a person lifts a suppression, deferral or review: active, streak reset, any
     escalation forgotten. None when there is nothing to lift (unknown or already active)."""
     if current is None or current.status is Status.ACTIVE:
