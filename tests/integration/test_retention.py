@@ -1,0 +1,82 @@
+"""Retention over a real PostgreSQL: small batches, skip what a batch holds, never the state rows."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from bounced import retention
+from bounced.store import Store
+from tests.support.outcomes import hard_bounce
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+OLD = NOW - timedelta(days=200)
+
+
+async def _kept_payloads(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM events WHERE payload IS NOT NULL"))
+    finally:
+        await conn.close()
+
+
+async def test_prune_goes_in_batches_until_nothing_old_is_left(store: Store, store_dsn: str) -> None:
+    await store.commit([hard_bounce([f"u{i}@example.org"], OLD) for i in range(5)], OLD)
+    await store.commit([hard_bounce(["recent@example.org"], NOW)], NOW)
+    pruned = await retention.prune(store, NOW, days=180, batch=2)
+    assert (pruned.payloads, pruned.quarantined, pruned.total) == (5, 0, 5)
+    assert await _kept_payloads(store_dsn) == 1
+    assert (await store.recipient_counts())["suppressed"] == 6
+    assert await retention.prune(store, NOW, days=180, batch=2) == retention.Pruned()
+
+
+async def test_prune_skips_rows_another_transaction_holds(store: Store, store_dsn: str) -> None:
+    await store.commit([hard_bounce(["a@example.org", "b@example.org"], OLD)], OLD)
+    holder = await asyncpg.connect(store_dsn)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT id FROM events WHERE address = 'a@example.org' FOR UPDATE")
+            pruned = await asyncio.wait_for(retention.prune(store, NOW, days=180), timeout=5)
+        assert pruned.payloads == 1
+    finally:
+        await holder.close()
+    assert (await retention.prune(store, NOW, days=180)).payloads == 1
+
+
+class _OneRoundClock:
+    """Hands out `now`; its sleep ends the loop by setting the stop event."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        return NOW
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.stop.set()
+
+
+async def test_the_daemon_task_prunes_then_waits_its_interval(store: Store, store_dsn: str) -> None:
+    await store.commit([hard_bounce(["a@example.org"], OLD)], OLD)
+    stop = asyncio.Event()
+    clock = _OneRoundClock(stop)
+    await asyncio.wait_for(retention.run(store, clock, 180, stop, interval=60), timeout=5)
+    assert await _kept_payloads(store_dsn) == 0
+    assert clock.sleeps == [60]
+
+
+class _BrokenStore:
+    async def prune_payloads(self, before: datetime, limit: int) -> int:
+        raise ConnectionError("database down")
+
+
+async def test_a_failed_prune_does_not_end_the_task() -> None:
+    stop = asyncio.Event()
+    clock = _OneRoundClock(stop)
+    await asyncio.wait_for(retention.run(_BrokenStore(), clock, 180, stop), timeout=5)  # type: ignore[arg-type]
+    assert clock.sleeps == [retention.INTERVAL_SECONDS]
