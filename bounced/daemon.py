@@ -41,6 +41,7 @@ from bounced.policy import RetryPolicy
 from bounced.reader import MessageReader
 from bounced.scheduler import RetryScheduler
 from bounced.sdnotify import Notifier, watchdog_loop
+from bounced.sendgate import RecipientAnswer, StoreSendGate
 from bounced.signature import SnsSignatureVerifier
 from bounced.sqs import SqsQueues
 from bounced.store import Store
@@ -145,7 +146,7 @@ class Daemon:
             clock=self.clock,
             readiness=self.readiness,
             metrics=self.metrics,
-            sendgate=None,
+            sendgate=StoreSendGate(self),
             api_token=self.settings.api_token,
         )
         handle = await serve(app, host, port)
@@ -317,6 +318,12 @@ class Daemon:
             await watchdog_loop(
                 self.notifier, self.clock, lambda: self.heartbeats.report(self.clock.now()).healthy
             )
+
+    async def sendgate_answers(self, addresses: Sequence[str]) -> Sequence[RecipientAnswer]:
+        """The send-gate's lookup, once PostgreSQL is connected (until then /v1/ answers 503)."""
+        if self.store is None:
+            raise RuntimeError("not connected yet")
+        return await self.store.sendgate_answers(addresses)
 
     async def readiness(self) -> ReadinessReport:
         """Ready only when PostgreSQL answers, the schema is current and every queue is reachable."""
