@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bounced.commands.common import EXIT_OK, EXIT_PROBLEM, fail
-from bounced.config import redact_dsn
+from bounced.commands.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, fail
+from bounced.config import ConfigError, redact_dsn
 from bounced.demo import embedded, runner
 from bounced.logs import configure_logging
 
@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="PATH",
         help="the embedded PostgreSQL's data folder when BOUNCED_DATABASE_URL is unset (default .demo/pg)",
     )
+    parser.add_argument(
+        "--http-addr",
+        metavar="HOST:PORT",
+        help="where the daemon serves /metrics and the send-gate (default 127.0.0.1:8080 when free, "
+        "else a free port)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -56,10 +62,12 @@ def handle(args: argparse.Namespace) -> int:
         with embedded.emulator() as endpoint, _server(given, args.data_dir) as admin_dsn:
             _say(f"SQS/SNS emulator (moto) on {endpoint}")
             _say("SNS signature checks are off: the emulator cannot sign (the daemon warns too)")
-            options = runner.DemoOptions(serve=args.serve)
+            options = runner.DemoOptions(serve=args.serve, http_addr=args.http_addr)
             asyncio.run(runner.run(admin_dsn, endpoint, options))
     except runner.DemoError as exc:
         return fail(f"demo failed: {exc}", EXIT_PROBLEM)
+    except ConfigError as exc:
+        return fail(str(exc), EXIT_USAGE)
     return EXIT_OK
 
 

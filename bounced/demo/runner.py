@@ -15,8 +15,8 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -131,23 +131,19 @@ async def run(admin_dsn: str, endpoint: str, options: DemoOptions) -> Report:
             daemon = Daemon(settings=replace(load_settings(env), retry=DEMO_RETRY), environ=env)
             daemon_task = asyncio.create_task(daemon.run(), name="demo-daemon")
             try:
-                report = await _drive(
-                    sns,
-                    sqs,
-                    wiring=wiring,
-                    daemon=daemon,
-                    http_addr=http_addr,
-                    options=options,
-                    started=started,
-                )
-                options.out.write(render(report))
+                drive = _drive(sns, sqs, wiring=wiring, daemon=daemon, http_addr=http_addr, options=options)
+                report = await _unless_it_stops(drive, daemon_task)
+                options.out.write(render(report, time.monotonic() - started))
                 if options.serve:
                     options.out.write(serve_help(env, http_addr))
                     options.out.flush()
                     await asyncio.wait([daemon_task])  # until Ctrl-C: the daemon's own handler stops it
-            finally:
+            except BaseException:
                 daemon.stop.set()
-                await _finish(daemon_task)
+                await asyncio.wait([daemon_task])  # the error on its way says what went wrong
+                raise
+            daemon.stop.set()
+            await _finish(daemon_task)
     return report
 
 
@@ -170,10 +166,30 @@ async def _migrate(dsn: str) -> None:
         await conn.close()
 
 
+async def _unless_it_stops(work: Coroutine[Any, Any, Report], daemon_task: asyncio.Task[int]) -> Report:
+    """`work`'s result, or DemoError as soon as the daemon stops before it is done."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait({task, daemon_task}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    raise DemoError(f"the daemon stopped early: {_why(daemon_task)}")
+
+
+def _why(task: asyncio.Task[int]) -> str:
+    if task.cancelled():
+        return "cancelled"
+    error = task.exception()
+    return f"{type(error).__name__}: {error}" if error else f"exit status {task.result()}"
+
+
 async def _finish(task: asyncio.Task[int]) -> None:
-    code = await task
-    if code != 0:
-        raise DemoError(f"the daemon exited with status {code}")
+    """Wait for the daemon to end; DemoError unless it ended cleanly."""
+    await asyncio.wait([task])
+    if task.cancelled() or task.exception() is not None or task.result() != 0:
+        raise DemoError(f"the daemon did not stop cleanly: {_why(task)}")
 
 
 async def _drive(
@@ -184,14 +200,13 @@ async def _drive(
     daemon: Daemon,
     http_addr: str,
     options: DemoOptions,
-    started: float,
 ) -> Report:
     items = campaign(datetime.now(UTC), run=secrets.token_hex(2))
     await publish(sns, sqs, wiring, items)
     await wait_processed(sqs, list(wiring.queues.values()), len(items), options.err)
     store = await Store.connect(daemon.settings.database_url, policy=daemon.policy, max_size=2)
     try:
-        return await Report.read(store, items, http_addr, time.monotonic() - started)
+        return await Report.read(store, items, http_addr)
     finally:
         await store.close()
 

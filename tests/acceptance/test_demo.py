@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.support.process import base_environment
+from tests.support.process import base_environment, free_port
 
 pytestmark = pytest.mark.acceptance
 
@@ -24,7 +25,7 @@ DEMO_TIMEOUT = 90
 
 def _demo(args: list[str], dsn: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bounced", "demo", *args],
+        [sys.executable, "-m", "bounced", "demo", "--http-addr", f"127.0.0.1:{free_port()}", *args],
         env=base_environment({"BOUNCED_DATABASE_URL": dsn}),
         cwd=cwd,
         stdin=subprocess.DEVNULL,
@@ -81,7 +82,7 @@ def test_demo_runs_to_a_summary_and_runs_again(pg_admin_dsn: str, tmp_path: Path
 def test_demo_without_a_server_embeds_one_in_dot_demo(tmp_path: Path) -> None:
     for _ in range(2):  # the second run reuses the data folder
         result = subprocess.run(
-            [sys.executable, "-m", "bounced", "demo"],
+            [sys.executable, "-m", "bounced", "demo", "--http-addr", f"127.0.0.1:{free_port()}"],
             env=base_environment({}),
             cwd=tmp_path,
             stdin=subprocess.DEVNULL,
@@ -93,6 +94,24 @@ def test_demo_without_a_server_embeds_one_in_dot_demo(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         _check_summary(result.stdout)
     assert (tmp_path / ".demo" / "pg" / "PG_VERSION").is_file()
+
+
+def test_demo_fails_plainly_when_the_daemon_cannot_start(pg_admin_dsn: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _demo(["--http-addr", f"127.0.0.1:{port}"], pg_admin_dsn, tmp_path)
+    assert result.returncode == 1
+    assert "demo failed: the daemon stopped early" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert asyncio.run(_demo_databases(pg_admin_dsn)) == []
+
+
+def test_demo_rejects_a_bad_listen_address(pg_admin_dsn: str, tmp_path: Path) -> None:
+    result = _demo(["--http-addr", "nowhere"], pg_admin_dsn, tmp_path)
+    assert result.returncode == 2
+    assert "BOUNCED_HTTP_ADDR" in result.stderr
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) -> str:
@@ -107,7 +126,7 @@ def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) ->
 
 def test_demo_serve_keeps_the_daemon_and_database_up_until_ctrl_c(pg_admin_dsn: str, tmp_path: Path) -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "bounced", "demo", "--serve"],
+        [sys.executable, "-m", "bounced", "demo", "--serve", "--http-addr", f"127.0.0.1:{free_port()}"],
         env=base_environment({"BOUNCED_DATABASE_URL": pg_admin_dsn}),
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
@@ -132,6 +151,11 @@ def _use_the_running_demo(process: subprocess.Popen[str]) -> None:
     assert metrics is not None
     with urllib.request.urlopen(metrics.group(1), timeout=5) as response:  # noqa: S310 (loopback)
         assert b"bounced_" in response.read()
+    # The daemon's send-gate answers from the store.
+    gate = metrics.group(1).replace("/metrics", "/v1/recipients/ada@example.org")
+    with urllib.request.urlopen(gate, timeout=5) as response:  # noqa: S310 (loopback)
+        answer = json.loads(response.read())
+    assert (answer["sendable"], answer["status"], answer["reason"]) == (False, "suppressed", "user-unknown")
     output += _read_until(process, "bounced status", time.monotonic() + 10)
     exports = dict(re.findall(r"export (\w+)='([^']*)'", output))
     status = subprocess.run(
