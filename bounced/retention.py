@@ -45,22 +45,27 @@ def cutoff(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
 
-async def prune(store: Store, now: datetime, days: int, batch: int = BATCH) -> Pruned:
-    """Prune everything older than `days` before `now`, `batch` rows per statement."""
+async def prune(
+    store: Store, now: datetime, days: int, batch: int = BATCH, stop: asyncio.Event | None = None
+) -> Pruned:
+    """Prune everything older than `days` before `now`, `batch` rows per statement; when `stop` is
+    set, return after the batch in progress (the next prune carries on)."""
     before = cutoff(now, days)
-    payloads = await _drain(store.prune_payloads, before, batch)
-    quarantined = await _drain(store.prune_quarantine, before, batch)
+    halt = stop or asyncio.Event()
+    payloads = await _drain(store.prune_payloads, before, batch, halt)
+    quarantined = await _drain(store.prune_quarantine, before, batch, halt)
     return Pruned(payloads, quarantined)
 
 
-async def _drain(step: _Step, before: datetime, batch: int) -> int:
+async def _drain(step: _Step, before: datetime, batch: int, stop: asyncio.Event) -> int:
     total = 0
-    while True:
+    while not stop.is_set():
         count = await step(before, batch)
         total += count
         if count < batch:
-            return total
+            break
         await asyncio.sleep(0)  # let the consumers' work in between batches
+    return total
 
 
 async def run(
@@ -76,7 +81,7 @@ async def run(
     prune is logged and tried again at the next interval: retention is never urgent."""
     while not stop.is_set():
         try:
-            pruned = await prune(store, clock.now(), days, batch)
+            pruned = await prune(store, clock.now(), days, batch, stop)
         except Exception as exc:  # any failure: the next interval tries again; the daemon goes on
             log.warning("retention_prune_failed", error=type(exc).__name__)
         else:

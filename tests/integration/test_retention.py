@@ -80,3 +80,11 @@ async def test_a_failed_prune_does_not_end_the_task() -> None:
     clock = _OneRoundClock(stop)
     await asyncio.wait_for(retention.run(_BrokenStore(), clock, 180, stop), timeout=5)  # type: ignore[arg-type]
     assert clock.sleeps == [retention.INTERVAL_SECONDS]
+
+
+async def test_a_set_stop_ends_a_prune_between_batches(store: Store, store_dsn: str) -> None:
+    await store.commit([hard_bounce([f"u{i}@example.org"], OLD) for i in range(3)], OLD)
+    stop = asyncio.Event()
+    stop.set()
+    assert await retention.prune(store, NOW, days=180, batch=1, stop=stop) == retention.Pruned()
+    assert await _kept_payloads(store_dsn) == 3
