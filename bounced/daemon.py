@@ -26,7 +26,7 @@ import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from bounced import __version__
+from bounced import __version__, retention
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import Rules
 from bounced.clock import Clock, SystemClock
@@ -218,6 +218,10 @@ class Daemon:
             tasks = [group.create_task(p.run(self.stop, until_empty=self.once), name=p.name) for p in pollers]
             group.create_task(scheduler.run(services_stop), name="scheduler")
             group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges")
+            group.create_task(
+                retention.run(store, self.clock, self.settings.retention_days, services_stop),
+                name="retention",
+            )
             watchdog = group.create_task(self._watchdog(), name="watchdog")
             self.notifier.ready()
             self.notifier.status(f"Polling {len(self.queues)} queue(s) with {len(pollers)} poller(s)")
