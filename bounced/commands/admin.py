@@ -11,8 +11,9 @@ import getpass
 import sys
 from typing import IO
 
+from bounced.addresses import normalise_address
 from bounced.commands.common import EXIT_PROBLEM, EXIT_USAGE, fail
-from bounced.sendgate import normalise_address
+from bounced.model import ReadError
 
 UNKNOWN_ACTOR = "unknown"
 
@@ -49,11 +50,12 @@ def reason(given: str | None, default: str | None = None) -> str | None:
 
 
 def address(raw: str) -> str | None:
-    """The normalised address, or None after saying on stderr that it is not one."""
+    """The address as bounced stores it (the parser's own normalisation, so `Name <addr>` works
+    too), or None after saying on stderr that it is not one."""
     try:
-        return normalise_address(raw)
-    except ValueError:
-        fail(f"{raw!r} is not an e-mail address", EXIT_USAGE)
+        return normalise_address(raw.strip())
+    except ReadError as exc:
+        fail(f"{raw[:100]!r} is not an e-mail address ({exc.detail})", EXIT_USAGE)
         return None
 
 

@@ -71,6 +71,11 @@ def test_suppress_an_unknown_address_records_who_and_why(cli: Cli) -> None:
     ]
 
 
+def test_suppress_accepts_a_display_name_form(cli: Cli) -> None:
+    assert cli("suppress", " Ann <Ann@Example.org> ", "--reason", "r")[0] == 0
+    assert _status(cli, "ann@example.org")["status"] == "suppressed"
+
+
 def test_suppress_defaults_the_actor_to_the_os_user(cli: Cli) -> None:
     assert cli("suppress", "a@example.org", "--reason", "r")[0] == 0
     assert _manual_events(cli, "a@example.org")[0]["actor"] == getpass.getuser()
@@ -103,6 +108,9 @@ def test_suppress_cancels_a_pending_retry(cli: Cli) -> None:
         ["suppress", "a@example.org"],
         ["suppress", "a@example.org", "--reason", "   "],
         ["unsuppress", "a b@example.org", "--reason", "x", "--yes"],
+        ["suppress", "a@example.org\x1b[2J", "--reason", "x"],
+        ["suppress", "@example.org", "--reason", "x"],
+        ["suppress", "x" * 300 + "@example.org", "--reason", "x"],
         ["unsuppress", "a@example.org", "--yes"],
     ],
 )
