@@ -15,7 +15,7 @@ from bounced import __version__
 
 # Each module exposes `register(subparsers)`, which adds its subcommand(s) and sets `handler`
 # (a callable taking the parsed namespace and returning the exit code).
-COMMAND_MODULES: tuple[str, ...] = ("classify",)
+COMMAND_MODULES: tuple[str, ...] = ("classify", "migrate", "status", "quarantine", "retries")
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
