@@ -85,7 +85,7 @@ def _event_values(row: EventRow) -> tuple[Any, ...]:
         r.diagnostic_code if r else None,
         _text(n.feedback_id),
         _text(n.ses_message_id),
-        n.envelope.message_id if n.envelope else None,
+        _text(n.envelope.message_id) if n.envelope else None,
         row.applied.queue,
         row.applied.sqs_message_id,
         n.occurred_at,
