@@ -28,6 +28,15 @@ class EventRow:
     applied: Applied
     decision: Decision
     recipient: Recipient | None
+    key: tuple[str, str, str] = ("", "", "")  # set by `of`: computed once, used for sort and match
+
+    @classmethod
+    def of(cls, applied: Applied, decision: Decision, recipient: Recipient | None) -> EventRow:
+        """A row with its idempotency key computed."""
+        row = cls(applied, decision, recipient)
+        return cls(
+            applied, decision, recipient, (applied.notification.kind.value, row.idem, decision.address or "")
+        )
 
     @property
     def idem(self) -> str:
@@ -35,11 +44,6 @@ class EventRow:
         n = self.applied.notification
         sns_id = n.envelope.message_id if n.envelope else None
         return _text(n.feedback_id) or _text(n.ses_message_id) or _text(sns_id) or self.applied.sqs_message_id
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """(kind, feedback id or SES message id, address): the audit log's idempotency key."""
-        return (self.applied.notification.kind.value, self.idem, self.decision.address or "")
 
     def event(self, event_id: int) -> Event:
         """The state rules' view of this row once recorded as `event_id`."""
@@ -54,7 +58,7 @@ def event_rows(applied: Iterable[Applied]) -> list[EventRow]:
     for outcome in applied:
         by_address = {r.address: r for r in outcome.notification.recipients}
         decisions = outcome.decisions or (NO_RECIPIENTS,)
-        rows.extend(EventRow(outcome, d, by_address.get(d.address or "")) for d in decisions)
+        rows.extend(EventRow.of(outcome, d, by_address.get(d.address or "")) for d in decisions)
     rows.sort(key=lambda row: row.key)
     return rows
 
@@ -81,7 +85,7 @@ def _event_values(row: EventRow) -> tuple[Any, ...]:
         r.diagnostic_code if r else None,
         _text(n.feedback_id),
         _text(n.ses_message_id),
-        n.envelope.message_id if n.envelope else None,
+        _text(n.envelope.message_id) if n.envelope else None,
         row.applied.queue,
         row.applied.sqs_message_id,
         n.occurred_at,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -21,8 +22,9 @@ from bounced.views import ReleasedRetry
 
 log = structlog.get_logger("bounced.scheduler")
 
-# Postgres channel on which the store NOTIFYs every release (see bounced/sql/queries.sql).
 RELEASE_BATCH = 100
+# How long a release may stay unannounced before another tick (of any instance) sends it.
+RECOVERY_MARGIN = timedelta(minutes=2)
 
 
 class SchedulerObserver(Protocol):
@@ -86,7 +88,8 @@ class RetryScheduler:
             stopper.cancel()
 
     async def tick(self) -> int:
-        """Release everything due now, announce what is unannounced; return how many were released."""
+        """Release everything due now and announce it; then announce releases a crash left
+        unannounced. Returns how many were released."""
         released = 0
         while True:
             batch = await self._store.release_due_retries(self._clock.now(), RELEASE_BATCH)
@@ -94,22 +97,29 @@ class RetryScheduler:
             if batch:
                 self._observer.released(len(batch))
                 log.info("retries_released", count=len(batch), retry_ids=[r.id for r in batch])
+                await self._announce(batch)
             if len(batch) < RELEASE_BATCH:
                 break
-        await self.announce()
+        await self.recover()
         return released
 
-    async def announce(self) -> None:
-        """Send the outbox's unannounced releases to the outbound queue (or just mark them when
-        there is none: the NOTIFY and the state change are then the only announcement)."""
+    async def recover(self) -> None:
+        """Announce releases still unannounced after RECOVERY_MARGIN: their instance died (or failed to
+        send) between the release and the send. The margin keeps this sweep off releases another
+        instance is announcing right now, so in normal operation each release is sent once."""
+        released_before = self._clock.now() - RECOVERY_MARGIN
         while True:
-            pending = await self._store.unannounced_releases(RELEASE_BATCH)
+            pending = await self._store.unannounced_releases(RELEASE_BATCH, released_before=released_before)
             if not pending:
                 return
-            sent = await self._send(pending)
-            await self._store.mark_announced([r.id for r in sent], self._clock.now())
-            if len(sent) < len(pending):
+            log.info("retries_announce_recovered", count=len(pending))
+            if await self._announce(pending) < len(pending):
                 return  # the rest go next tick
+
+    async def _announce(self, retries: Sequence[ReleasedRetry]) -> int:
+        sent = await self._send(retries)
+        await self._store.mark_announced([r.id for r in sent], self._clock.now())
+        return len(sent)
 
     async def _send(self, retries: Sequence[ReleasedRetry]) -> list[ReleasedRetry]:
         if self._sqs is None or self._outbound_url is None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from bounced.model import Action, Decision, Kind, Notification, Status
 from bounced.policy import RetryPolicy
@@ -161,25 +162,29 @@ def _is_stale(state: RecipientState, event: Event) -> bool:
     return state.event_occurred_at is not None and n.occurred_at < state.event_occurred_at
 
 
-def _caused_by(state: RecipientState, event: Event, status: Status, now: datetime) -> RecipientState:
-    """`state` moved to `status` by `event`: the why copied from it, any retry time cleared."""
+def _caused_by(
+    state: RecipientState, event: Event, status: Status, now: datetime, **changes: Any
+) -> RecipientState:
+    """`state` moved to `status` by `event`: the why copied from it, any retry time cleared, and
+    `changes` on top (one `replace`: this runs once per event of every batch)."""
     n = event.notification
-    return replace(
-        state,
-        status=status,
-        reason=event.decision.reason,
-        kind=n.kind.value,
-        bounce_type=n.bounce_type,
-        bounce_subtype=n.bounce_subtype,
-        complaint_feedback_type=n.complaint_feedback_type,
-        diagnostic_code=event.diagnostic_code,
-        event_id=event.event_id,
-        event_ses_message_id=n.ses_message_id,
-        event_feedback_id=n.feedback_id,
-        event_occurred_at=n.occurred_at,
-        retry_at=None,
-        since=now if status is not state.status or state.since is None else state.since,
-    )
+    values: dict[str, Any] = {
+        "status": status,
+        "reason": event.decision.reason,
+        "kind": n.kind.value,
+        "bounce_type": n.bounce_type,
+        "bounce_subtype": n.bounce_subtype,
+        "complaint_feedback_type": n.complaint_feedback_type,
+        "diagnostic_code": event.diagnostic_code,
+        "event_id": event.event_id,
+        "event_ses_message_id": n.ses_message_id,
+        "event_feedback_id": n.feedback_id,
+        "event_occurred_at": n.occurred_at,
+        "retry_at": None,
+        "since": now if status is not state.status or state.since is None else state.since,
+    }
+    values.update(changes)
+    return replace(state, **values)
 
 
 def _cancel_if_deferred(state: RecipientState) -> tuple[Effect, ...]:
@@ -201,24 +206,26 @@ def _retry(
     cause = event.decision.cause or "default"
     wait = None if event.decision.escalate else policy.next_wait(cause, streak, jitter_unit)
     if wait is None:
-        return _escalate(replace(state, soft_bounce_streak=streak), event, cause, now)
+        return _escalate(state, event, cause, streak, now)
     if state.status is Status.REVIEW:
         return Transition(replace(state, soft_bounce_streak=streak))
     n = event.notification
     due_at = n.occurred_at + wait
-    deferred = replace(
-        _caused_by(state, event, Status.DEFERRED, now), soft_bounce_streak=streak, retry_at=due_at
-    )
+    deferred = _caused_by(state, event, Status.DEFERRED, now, soft_bounce_streak=streak, retry_at=due_at)
     return Transition(deferred, (ScheduleRetry(cause, streak, due_at, n.ses_message_id, event.event_id),))
 
 
-def _escalate(state: RecipientState, event: Event, cause: str, now: datetime) -> Transition:
-    suppressed = replace(
-        _caused_by(state, event, Status.SUPPRESSED, now),
+def _escalate(state: RecipientState, event: Event, cause: str, streak: int, now: datetime) -> Transition:
+    suppressed = _caused_by(
+        state,
+        event,
+        Status.SUPPRESSED,
+        now,
+        soft_bounce_streak=streak,
         escalated=True,
-        escalated_after_attempts=state.soft_bounce_streak - 1,
+        escalated_after_attempts=streak - 1,
     )
-    effect = Escalate(cause, state.soft_bounce_streak, event.notification.ses_message_id, event.event_id)
+    effect = Escalate(cause, streak, event.notification.ses_message_id, event.event_id)
     return Transition(suppressed, (effect,))
 
 
@@ -235,5 +242,5 @@ def _clear(before: RecipientState, noted: RecipientState, event: Event, now: dat
         newer = False
     if noted.status is Status.SUPPRESSED or not newer:
         return Transition(noted)
-    cleared = replace(_caused_by(noted, event, Status.ACTIVE, now), soft_bounce_streak=0)
+    cleared = _caused_by(noted, event, Status.ACTIVE, now, soft_bounce_streak=0)
     return Transition(cleared, _cancel_if_deferred(noted))

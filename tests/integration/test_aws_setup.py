@@ -60,7 +60,7 @@ def test_topic_reaches_queue_in_an_envelope_and_failures_redrive(aws_env: str) -
     bounces = made["bounces"]
     attributes = sqs.get_queue_attributes(QueueUrl=bounces["queue_url"], AttributeNames=["All"])["Attributes"]
     redrive = json.loads(attributes["RedrivePolicy"])
-    assert int(redrive["maxReceiveCount"]) == 5
+    assert int(redrive["maxReceiveCount"]) == load_script().MAX_RECEIVE_COUNT
     assert redrive["deadLetterTargetArn"].endswith(":t-bounces-dlq")
     policy = json.loads(attributes["Policy"])
     assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] == bounces["topic_arn"]

@@ -298,17 +298,21 @@ async def test_releases_racing_commits_on_the_same_addresses_never_deadlock(empt
     addresses = [f"x{i}@example.com" for i in range(10)]
     released: list[int] = []
 
+    done = asyncio.Event()
+
     async def commits(store: Store) -> None:
-        for n in range(15):
+        for n in range(1, 15):
             batch = soft_bounce(addresses[::-1] if n % 2 else addresses, T0 + n * H)
             await store.commit([batch], now=T0 + n * H)
+        done.set()
 
     async def releases(store: Store) -> None:
-        for n in range(1, 30):
-            released.extend(r.id for r in await store.release_due_retries(T0 + n * H, limit=3))
+        while not done.is_set():
+            released.extend(r.id for r in await store.release_due_retries(T0 + 100 * H, limit=3))
 
     policy = RetryPolicy(windows={"General": (H,) * 100})
     async with migrated_store(empty_database, policy, max_size=10) as store:
+        await store.commit([soft_bounce(addresses, T0)], now=T0)
         await asyncio.wait_for(asyncio.gather(commits(store), releases(store), releases(store)), timeout=60)
         for address in addresses:
             view = await store.recipient(address)

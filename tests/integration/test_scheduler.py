@@ -1,0 +1,112 @@
+"""The retry scheduler on real parts: releases in PostgreSQL, announcements on a moto SQS queue."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bounced.scheduler import RECOVERY_MARGIN, RetryScheduler
+from bounced.sqs import SqsQueues
+from bounced.store import Store
+from tests.support.clock import ManualClock
+from tests.support.feedback import Aws, aws_clients
+from tests.support.outcomes import soft_bounce
+
+pytestmark = pytest.mark.integration
+
+BOUNCED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.released_total = 0
+        self.failures: list[str] = []
+
+    def released(self, count: int) -> None:
+        self.released_total += count
+
+    def scheduler_ran(self) -> None:
+        pass
+
+    def failed(self, component: str) -> None:
+        self.failures.append(component)
+
+
+@pytest.fixture
+async def aws(aws_env: str) -> AsyncIterator[Aws]:
+    async with aws_clients(aws_env) as clients:
+        yield clients
+
+
+async def outbound_messages(aws: Aws, url: str) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    while True:
+        reply = await aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        batch = reply.get("Messages", [])
+        if not batch:
+            return found
+        found.extend(json.loads(m["Body"]) for m in batch)
+
+
+def scheduler(store: Store, clock: ManualClock, aws: Aws, url: str, observer: Counting) -> RetryScheduler:
+    return RetryScheduler(
+        store=store, clock=clock, observer=observer, interval=1.0, sqs=SqsQueues(aws.sqs), outbound_url=url
+    )
+
+
+async def test_two_schedulers_announce_each_release_exactly_once(aws: Aws, store: Store) -> None:
+    url = (await aws.sqs.create_queue(QueueName="retries"))["QueueUrl"]
+    addresses = [f"soft{n}@example.org" for n in range(25)]
+    await store.commit([soft_bounce(addresses, BOUNCED_AT)], BOUNCED_AT)
+    clock = ManualClock(BOUNCED_AT + timedelta(hours=2))  # past General's first window (1h + jitter)
+    one, two = Counting(), Counting()
+    await asyncio.gather(
+        scheduler(store, clock, aws, url, one).tick(), scheduler(store, clock, aws, url, two).tick()
+    )
+    assert one.released_total + two.released_total == 25
+    messages = await outbound_messages(aws, url)
+    assert sorted(str(m["address"]) for m in messages) == sorted(addresses)
+    assert {m["attempt"] for m in messages} == {1}
+    assert {m["cause"] for m in messages} == {"General"}
+    for address in addresses:
+        view = await store.recipient(address)
+        assert view is not None
+        assert str(view.state.status) == "active"
+
+
+async def test_nothing_is_released_before_it_is_due(aws: Aws, store: Store) -> None:
+    url = (await aws.sqs.create_queue(QueueName="retries"))["QueueUrl"]
+    await store.commit([soft_bounce(["early@example.org"], BOUNCED_AT)], BOUNCED_AT)
+    clock = ManualClock(BOUNCED_AT + timedelta(minutes=59))
+    assert await scheduler(store, clock, aws, url, Counting()).tick() == 0
+    assert await outbound_messages(aws, url) == []
+
+
+async def test_a_release_left_unannounced_by_a_crash_is_sent_after_the_margin(aws: Aws, store: Store) -> None:
+    url = (await aws.sqs.create_queue(QueueName="retries"))["QueueUrl"]
+    await store.commit([soft_bounce(["crash@example.org"], BOUNCED_AT)], BOUNCED_AT)
+    due = BOUNCED_AT + timedelta(hours=2)
+    (released,) = await store.release_due_retries(due, 10)  # an instance released, then died
+    clock = ManualClock(due)
+    tick = scheduler(store, clock, aws, url, Counting())
+    await tick.tick()
+    assert await outbound_messages(aws, url) == []  # another instance may still be sending it
+    clock.advance(RECOVERY_MARGIN + timedelta(seconds=1))
+    await tick.tick()
+    (message,) = await outbound_messages(aws, url)
+    assert message["retry_id"] == released.id
+    await tick.tick()
+    assert await outbound_messages(aws, url) == []  # announced once
+
+
+async def test_without_an_outbound_queue_releases_are_still_marked_announced(store: Store) -> None:
+    await store.commit([soft_bounce(["quiet@example.org"], BOUNCED_AT)], BOUNCED_AT)
+    clock = ManualClock(BOUNCED_AT + timedelta(hours=2))
+    observer = Counting()
+    quiet = RetryScheduler(store=store, clock=clock, observer=observer, interval=1.0)
+    assert await quiet.tick() == 1
+    assert await store.unannounced_releases(10) == []
