@@ -9,7 +9,6 @@ from typing import Any
 from bounced.cli import EXIT_NOT_FOUND, EXIT_OK
 from bounced.commands.common import iso, print_json, run_with_store
 from bounced.model import Status
-from bounced.sendgate import answer_json
 from bounced.store import Store
 from bounced.views import EventView, RecipientView
 
@@ -38,8 +37,6 @@ def run(args: argparse.Namespace) -> int:
     async def show(store: Store) -> int:
         view = await store.recipient(address)
         if view is None:
-            if args.json:  # the send-gate's answer: no record, so nothing stops mailing it
-                print_json(answer_json(address, None))
             print("bounced: no record of this address", file=sys.stderr)
             return EXIT_NOT_FOUND
         if args.json:

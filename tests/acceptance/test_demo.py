@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -79,21 +81,27 @@ def test_demo_runs_to_a_summary_and_runs_again(pg_admin_dsn: str, tmp_path: Path
     assert asyncio.run(_demo_databases(pg_admin_dsn)) == []
 
 
-def test_demo_without_a_server_embeds_one_in_dot_demo(tmp_path: Path) -> None:
-    for _ in range(2):  # the second run reuses the data folder
-        result = subprocess.run(
-            [sys.executable, "-m", "bounced", "demo", "--http-addr", f"127.0.0.1:{free_port()}"],
-            env=base_environment({}),
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=DEMO_TIMEOUT,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        _check_summary(result.stdout)
-    assert (tmp_path / ".demo" / "pg" / "PG_VERSION").is_file()
+def test_demo_without_a_server_embeds_one_in_dot_demo() -> None:
+    # Its own temporary folder, not tmp_path: concurrent pytest sessions on one machine prune one
+    # another's old basetemp folders, and a PostgreSQL data folder must outlive the test.
+    folder = Path(tempfile.mkdtemp(prefix="bounced-demo-test-"))
+    try:
+        for _ in range(2):  # the second run reuses the data folder
+            result = subprocess.run(
+                [sys.executable, "-m", "bounced", "demo", "--http-addr", f"127.0.0.1:{free_port()}"],
+                env=base_environment({}),
+                cwd=folder,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=DEMO_TIMEOUT,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr
+            _check_summary(result.stdout)
+        assert (folder / ".demo" / "pg" / "PG_VERSION").is_file()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_demo_fails_plainly_when_the_daemon_cannot_start(pg_admin_dsn: str, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bounced.cli import main
+from bounced.commands import demo as demo_command
 from bounced.demo import runner
 from bounced.demo.campaign import campaign
 from bounced.demo.summary import Held, Report, Row, render, serve_help
@@ -95,5 +96,6 @@ def test_without_the_embedded_extra_the_demo_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "moto.server", None)  # importing it now raises ImportError
+    monkeypatch.setattr(demo_command, "configure_logging", lambda *_: None)  # keep structlog's set-up
     assert main(["demo"]) == 2
     assert "pip install 'bounced[embedded]'" in capsys.readouterr().err
