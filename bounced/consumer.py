@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bounced.aio import unless_stopped
 from bounced.batch import CommitSummary
 from bounced.clock import Clock
 from bounced.model import Applied, Outcome, Quarantined
@@ -149,9 +150,9 @@ class Poller:
     async def run(self, stop: asyncio.Event, *, until_empty: bool = False) -> None:
         """Poll until `stop` is set (or, with `until_empty`, until a long poll comes back empty)."""
         while not stop.is_set():
-            if not await _unless_stopped(self._gate.wait_open(), stop):
+            if not await unless_stopped(self._gate.wait_open(), stop):
                 return
-            messages = await _unless_stopped(self._receive(), stop)
+            messages = await unless_stopped(self._receive(), stop)
             if messages is None:
                 return
             self._observer.polled(self.name, self.queue, len(messages))
@@ -323,19 +324,3 @@ def _store_rejected(queue: str, message: Message, exc: Exception) -> Quarantined
         detail=f"{type(exc).__name__}: {exc}"[:500],
         receive_count=message.receive_count,
     )
-
-
-async def _unless_stopped(work: Awaitable[_T], stop: asyncio.Event) -> _T | None:
-    """Await `work`, or cancel it and return None as soon as `stop` is set."""
-    task: asyncio.Future[_T] = asyncio.ensure_future(work)
-    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
-    return None

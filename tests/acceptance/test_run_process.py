@@ -206,3 +206,76 @@ async def test_a_poller_that_dies_stops_the_daemon_loudly(
     assert daemon.wait(timeout=60) == 1
     assert "daemon_failed" in daemon.event_names()
     assert "QueueDoesNotExist" in daemon.log_text() or "NonExistentQueue" in daemon.log_text()
+
+
+async def _received(daemon: BouncedProcess, queue: str, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    needle = f'bounced_messages_received_total{{queue="{queue}"}}'
+    while time.monotonic() < deadline:
+        if needle in daemon.get("/metrics")[1].decode():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing received on {queue}:\n{daemon.log_text()}")
+
+
+async def test_past_the_grace_period_an_unfinished_batch_is_released_at_once(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    """The batch cannot commit (the test holds a lock on recipients); SIGTERM gives it the grace, then
+    cancels it, which makes its message visible again at once rather than after the visibility timeout."""
+    env = daemon_env(
+        migrated, aws_env, wiring, tmp_path, BOUNCED_SHUTDOWN_GRACE="1", BOUNCED_VISIBILITY_TIMEOUT="300"
+    )
+    blocker = await asyncpg.connect(migrated)
+    try:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE recipients IN ACCESS EXCLUSIVE MODE")
+        daemon = BouncedProcess(["run"], env, tmp_path / "grace.log")
+        daemon.wait_for("/healthz")
+        await aws.publish(
+            wiring.topics["bounce"], samples.bounce(["stuck@example.org"], feedback_id=unique_id("fb"))
+        )
+        await _received(daemon, "bounce")
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+        assert time.monotonic() - started < 8
+        assert "drain_deadline_passed" in daemon.event_names()
+        assert "batch_released" in daemon.event_names()
+        assert await aws.depth(wiring.queues["bounce"]) == (1, 0)  # visible now, not in 300 s
+        await transaction.rollback()
+    finally:
+        await blocker.close()
+    rest = BouncedProcess(["run", "--once"], env, tmp_path / "rest.log")
+    assert rest.wait(timeout=60) == 0
+    await wait_until(
+        "SELECT status FROM recipients WHERE address = $1", "suppressed", migrated, "stuck@example.org"
+    )
+
+
+async def test_a_second_signal_exits_at_once(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    env = daemon_env(migrated, aws_env, wiring, tmp_path, BOUNCED_SHUTDOWN_GRACE="120")
+    blocker = await asyncpg.connect(migrated)
+    try:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE recipients IN ACCESS EXCLUSIVE MODE")
+        daemon = BouncedProcess(["run"], env, tmp_path / "twice.log")
+        daemon.wait_for("/healthz")
+        await aws.publish(
+            wiring.topics["bounce"], samples.bounce(["twice@example.org"], feedback_id=unique_id("fb"))
+        )
+        await _received(daemon, "bounce")
+        daemon.signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 128 + signal.SIGTERM
+        assert time.monotonic() - started < 3
+        assert "second_signal_exit" in daemon.event_names()
+        await transaction.rollback()
+    finally:
+        await blocker.close()
