@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -16,22 +15,11 @@ from bounced import samples
 from bounced.migrate import migrate
 from bounced.provision import FeedbackWiring
 from tests.support.aws import FAKE_CREDENTIALS
-from tests.support.feedback import Aws, aws_clients, unique_id, wire
+from tests.support.feedback import Aws, unique_id
 from tests.support.process import BouncedProcess
 from tests.support.sdnotify import notify_listener
 
 pytestmark = pytest.mark.acceptance
-
-
-@pytest.fixture
-async def aws(aws_env: str) -> AsyncIterator[Aws]:
-    async with aws_clients(aws_env) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def wiring(aws: Aws) -> FeedbackWiring:
-    return await wire(aws, raw_delivery={"complaint": True})
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ PostgreSQL, wrapped and raw, with the pollers the daemon runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -19,21 +19,9 @@ from bounced.provision import FeedbackWiring
 from bounced.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
 from bounced.sqs import SqsQueues
 from bounced.store import Store
-from tests.support.feedback import Aws, RecordingObserver, aws_clients, drain, unique_id, wire
+from tests.support.feedback import Aws, RecordingObserver, drain, unique_id
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def aws(aws_env: str) -> AsyncIterator[Aws]:
-    async with aws_clients(aws_env) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def wiring(aws: Aws) -> FeedbackWiring:
-    # Complaints arrive raw (SNS raw message delivery); bounces and deliveries SNS-wrapped.
-    return await wire(aws, raw_delivery={"complaint": True})
 
 
 async def status_of(store: Store, address: str) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from bounced.scheduler import RECOVERY_MARGIN, RetryScheduler
 from bounced.sqs import SqsQueues
 from bounced.store import Store
 from tests.support.clock import ManualClock
-from tests.support.feedback import Aws, aws_clients
+from tests.support.feedback import Aws
 from tests.support.outcomes import soft_bounce
 
 pytestmark = pytest.mark.integration
@@ -34,12 +33,6 @@ class Counting:
 
     def failed(self, component: str) -> None:
         self.failures.append(component)
-
-
-@pytest.fixture
-async def aws(aws_env: str) -> AsyncIterator[Aws]:
-    async with aws_clients(aws_env) as clients:
-        yield clients
 
 
 async def outbound_messages(aws: Aws, url: str) -> list[dict[str, object]]:
