@@ -15,7 +15,16 @@ from bounced import __version__
 
 # Each module exposes `register(subparsers)`, which adds its subcommand(s) and sets `handler`
 # (a callable taking the parsed namespace and returning the exit code).
-COMMAND_MODULES: tuple[str, ...] = ("run", "migrate", "status", "quarantine", "retries", "classify", "check")
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "migrate",
+    "status",
+    "quarantine",
+    "retries",
+    "classify",
+    "check",
+    "provision",
+)
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
