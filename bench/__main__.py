@@ -111,6 +111,7 @@ def explain(plan: Plan, points: list[Point], backlog: list[Point], store: report
         f"bound = min(pollers x 10 / per-batch latency, {os.cpu_count()} cores / CPU per notification); "
         "the load source and PostgreSQL share those cores"
     )
+    print(report.single_process(plan, points))
     for p in backlog:
         print(
             f"memory {p.contender}: backlog={p.deleted} rss_first_mb={p.rss_first_mb:.1f} "
