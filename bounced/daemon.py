@@ -180,7 +180,7 @@ class Daemon:
     async def _connect_once(self) -> Store:
         async with asyncio.timeout(CONNECT_TIMEOUT):
             return await Store.connect(
-                self.settings.database_url, policy=self.policy, max_size=self.settings.database_pool_size
+                self.settings.database_url, policy=self.policy, max_size=self.settings.pool_size()
             )
 
     async def _check_schema(self, store: Store) -> None:
