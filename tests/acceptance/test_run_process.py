@@ -44,6 +44,7 @@ def daemon_env(
         "BOUNCED_VERIFY_SIGNATURES": "false",
         "BOUNCED_WAIT_TIME_SECONDS": "1",
         "BOUNCED_SCHEDULER_INTERVAL": "0.2",
+        "BOUNCED_QUEUE_METRICS_INTERVAL": "1",
         "BOUNCED_SHUTDOWN_GRACE": "10",
         "BOUNCED_CONFIG": str(config),
         **wiring.environment(),
@@ -87,6 +88,10 @@ async def test_run_applies_feedback_serves_health_and_stops_cleanly(
             metrics = daemon.get("/metrics")[1].decode()
             assert 'bounced_decisions_total{action="suppress",kind="bounce"} 1.0' in metrics
             assert 'bounced_messages_deleted_total{queue="complaint"} 1.0' in metrics
+            assert 'bounced_build_info{version="' in metrics
+            await _metric_appears(daemon, 'bounced_recipients{status="suppressed"} 2.0')
+            await _metric_appears(daemon, 'bounced_queue_messages{queue="bounce-dlq",state="visible"} 0.0')
+            await _metric_appears(daemon, 'bounced_queue_messages{queue="complaint",state="in_flight"} 0.0')
             listener.wait_for("WATCHDOG=1", timeout=5)
         finally:
             code = daemon.stop(timeout=30)
@@ -194,6 +199,15 @@ async def test_a_poller_that_dies_stops_the_daemon_loudly(
     assert daemon.wait(timeout=60) == 1
     assert "daemon_failed" in daemon.event_names()
     assert "QueueDoesNotExist" in daemon.log_text() or "NonExistentQueue" in daemon.log_text()
+
+
+async def _metric_appears(daemon: BouncedProcess, line: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if line in daemon.get("/metrics")[1].decode():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"/metrics never showed {line!r}")
 
 
 async def _received(daemon: BouncedProcess, queue: str, within: float = 20.0) -> None:
