@@ -34,6 +34,7 @@ log = structlog.get_logger("bounced.consumer")
 
 _T = TypeVar("_T")
 STORE_REJECTED = "store_rejected"
+FIRST_RETRY_WAIT = 0.2  # seconds; later waits double up to 2 s
 # How long releasing messages may take when a batch is cancelled at the shutdown deadline.
 RELEASE_TIMEOUT = 5.0
 
@@ -289,8 +290,15 @@ class Poller:
         self, call: Callable[[], Awaitable[_T]], transient: Callable[[BaseException], bool]
     ) -> _T:
         """Await `call()`, calling again with backoff while it fails for a transient reason."""
+        try:
+            # The first try runs bare: tenacity's bookkeeping is only paid once something failed.
+            return await call()
+        except Exception as exc:
+            if not transient(exc) or self._settings.attempts <= 1:
+                raise
+        await self._clock.sleep(FIRST_RETRY_WAIT)
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self._settings.attempts),
+            stop=stop_after_attempt(self._settings.attempts - 1),
             wait=wait_exponential(multiplier=0.2, max=2.0),
             retry=retry_if_exception(transient),
             sleep=self._clock.sleep,

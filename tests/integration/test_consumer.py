@@ -13,7 +13,7 @@ import pytest
 from bounced import samples
 from bounced.batch import CommitSummary
 from bounced.clock import SystemClock
-from bounced.consumer import DatabaseGate, Poller, PollSettings
+from bounced.consumer import BatchStore, DatabaseGate, Poller, PollSettings
 from bounced.model import Outcome
 from bounced.provision import FeedbackWiring
 from bounced.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
@@ -263,3 +263,76 @@ async def test_cancelling_a_batch_releases_its_messages_at_once(
         await handling
     assert await aws.depth(wiring.queues["bounce"]) == (1, 0)  # visible again, not in 300 s
     assert await store.recipient("cut@example.org") is None  # nothing was committed
+
+
+class FlakyStore:
+    """The real store behind a connection that fails `failures` times first."""
+
+    def __init__(self, store: Store, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+        self.calls = 0
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionRefusedError("PostgreSQL is restarting")
+        return await self._store.commit(outcomes, now)
+
+
+def _poller(
+    wiring: FeedbackWiring, aws: Aws, store: object, gate: DatabaseGate, observer: RecordingObserver
+) -> Poller:
+    return Poller(
+        name="poller:bounce:0",
+        queue="bounce",
+        queue_url=wiring.queues["bounce"],
+        sqs=SqsQueues(aws.sqs),
+        reader=MessageReader(verifier=None),
+        store=store,
+        gate=gate,  # type: ignore[arg-type]
+        observer=observer,
+        clock=SystemClock(),
+        settings=PollSettings(wait_seconds=1, visibility_timeout=30),
+    )
+
+
+async def test_a_transient_commit_failure_is_tried_again(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    await aws.publish(
+        wiring.topics["bounce"], samples.bounce(["flaky@example.org"], feedback_id=unique_id("fb"))
+    )
+    flaky = FlakyStore(store, failures=1)
+    observer = RecordingObserver()
+    gate = DatabaseGate(store.ping, SystemClock())
+    await _poller(wiring, aws, flaky, gate, observer).run(asyncio.Event(), until_empty=True)
+    assert flaky.calls == 2
+    assert gate.is_open
+    assert observer.deleted_count == 1
+    assert await status_of(store, "flaky@example.org") == "suppressed"
+
+
+async def test_a_database_that_stays_down_leaves_the_batch_and_closes_the_gate(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    await aws.publish(
+        wiring.topics["bounce"], samples.bounce(["down@example.org"], feedback_id=unique_id("fb"))
+    )
+    down = FlakyStore(store, failures=1000)
+    observer = RecordingObserver()
+
+    async def unreachable() -> None:
+        raise ConnectionRefusedError("still down")
+
+    gate = DatabaseGate(unreachable, SystemClock())
+    (message,) = await SqsQueues(aws.sqs).receive(
+        wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=30
+    )
+    await _poller(wiring, aws, down, gate, observer).handle([message])
+    assert down.calls == PollSettings().attempts
+    assert not gate.is_open  # pollers now wait instead of receiving
+    assert observer.deleted_count == 0
+    assert observer.failures.count("store") == 1
+    assert await aws.depth(wiring.queues["bounce"]) == (0, 1)  # still held, comes back after its timeout
+    await gate.aclose()
