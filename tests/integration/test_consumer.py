@@ -281,7 +281,7 @@ class FlakyStore:
 
 
 def _poller(
-    wiring: FeedbackWiring, aws: Aws, store: object, gate: DatabaseGate, observer: RecordingObserver
+    wiring: FeedbackWiring, aws: Aws, store: BatchStore, gate: DatabaseGate, observer: RecordingObserver
 ) -> Poller:
     return Poller(
         name="poller:bounce:0",
@@ -290,7 +290,7 @@ def _poller(
         sqs=SqsQueues(aws.sqs),
         reader=MessageReader(verifier=None),
         store=store,
-        gate=gate,  # type: ignore[arg-type]
+        gate=gate,
         observer=observer,
         clock=SystemClock(),
         settings=PollSettings(wait_seconds=1, visibility_timeout=30),
