@@ -19,8 +19,6 @@ RUN groupadd --system --gid 10001 bounced \
     && useradd --system --uid 10001 --gid bounced --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin bounced
 COPY --from=build /opt/bounced /opt/bounced
-# The compose `setup` job runs this to create topics and queues on the emulator.
-COPY deploy/docker/aws_setup.py /opt/bounced/share/aws_setup.py
 # Inside the container the daemon must listen on all interfaces: the port is published by Docker,
 # and connections arrive on the container's own interface, not its loopback. Publish it to the
 # host's loopback (-p 127.0.0.1:8080:8080) unless something else should reach it.

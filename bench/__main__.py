@@ -85,22 +85,18 @@ def chosen(names: str) -> list[contenders.Contender]:
     return ready
 
 
-def store_measure(plan: Plan, admin: str, bounced_ready: bool) -> report.StoreResult:
-    """COPY of the audit rows, and bounced's Store.commit of the same notifications when it can run."""
-    rows = bodies.generate(plan.store_rows, seed=11)
+def store_measure(plan: Plan, admin: str) -> report.StoreResult:
+    """COPY of the audit rows, and bounced's Store.commit of the same notifications."""
+    outcomes = store_bench.outcomes_of(bodies.generate(plan.store_rows, seed=11))
     dsn = database.fresh(admin)
     try:
-        copy = asyncio.run(store_bench.copy_rate(dsn, rows, plan.store_batch))
+        copy = asyncio.run(store_bench.copy_rate(dsn, outcomes, plan.store_batch))
     finally:
         database.drop(admin, dsn)
-    why = store_bench.bounced_unavailable() or (None if bounced_ready else "`bounced migrate` is missing")
-    if why is not None:
-        print(f"skip store (bounced side): {why}")
-        return report.StoreResult(plan.store_rows, plan.store_batch, math.nan, copy)
     dsn = database.fresh(admin)
     try:
         contenders.Bounced().prepare(dsn, {**os.environ, "BOUNCED_DATABASE_URL": dsn})
-        ours = asyncio.run(store_bench.bounced_rate(dsn, rows, plan.store_batch))
+        ours = asyncio.run(store_bench.bounced_rate(dsn, outcomes, plan.store_batch))
     finally:
         database.drop(admin, dsn)
     return report.StoreResult(plan.store_rows, plan.store_batch, ours, copy)
@@ -115,6 +111,7 @@ def explain(plan: Plan, points: list[Point], backlog: list[Point], store: report
         f"bound = min(pollers x 10 / per-batch latency, {os.cpu_count()} cores / CPU per notification); "
         "the load source and PostgreSQL share those cores"
     )
+    print(report.single_process(plan, points))
     for p in backlog:
         print(
             f"memory {p.contender}: backlog={p.deleted} rss_first_mb={p.rss_first_mb:.1f} "
@@ -140,9 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             print("WARNING: PostgreSQL is not durable here; store numbers are not comparable")
         points = harness.sweep(plan, ready, admin, args.out / "logs")
         backlog = [] if args.no_backlog else harness.backlog(plan, ready, admin, args.out / "logs")
-        bounced_ready = any(c.name == "bounced" for c in ready)
         no_store = report.StoreResult(plan.store_rows, plan.store_batch, math.nan, math.nan)
-        store = no_store if args.no_store else store_measure(plan, admin, bounced_ready)
+        store = no_store if args.no_store else store_measure(plan, admin)
     print("\n".join(report.table(points + backlog)))
     results = args.out / "results.json"
     results.write_text(json.dumps([dataclasses.asdict(p) for p in points + backlog], indent=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -47,6 +48,14 @@ def aws_env(source: LoadSource) -> dict[str, str]:
         }
     )
     return env
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -155,8 +164,11 @@ class Bounced:
                 "BOUNCED_DATABASE_URL": dsn,
                 "BOUNCED_BOUNCE_QUEUE_URL": source.queue_url,
                 "BOUNCED_POLLERS_PER_QUEUE": str(pollers),
+                # `run --once` stops at the first empty long poll: keep that poll as short as the baselines'.
+                "BOUNCED_WAIT_TIME_SECONDS": str(WAIT_SECONDS),
                 "BOUNCED_VERIFY_SIGNATURES": "false",  # the generated envelopes carry unverifiable signatures
-                "BOUNCED_HTTP_ADDR": "127.0.0.1:0",
+                "BOUNCED_HTTP_ADDR": f"127.0.0.1:{free_port()}",
+                "BOUNCED_LOG_LEVEL": "info",
             }
         )
         return env

@@ -89,6 +89,21 @@ def summary(
     ]
 
 
+def single_process(plan: Plan, points: list[Point]) -> str:
+    """The bound with one core for the consumer (1 / CPU per notification): a Python process runs on
+    one core at a time, and here the load source and PostgreSQL need the other."""
+    lat, pol = plan.headline_latency_ms, plan.headline_pollers
+    bounced = find(points, "bounced", lat, pol)
+    if bounced is None:
+        return "single-process bound: nan (bounced did not complete)"
+    bound = bound_per_s(pol, batch_seconds(points, lat)[0], 1, bounced.cpu_ms_per_msg)
+    return (
+        f"single-process bound latency_ms={lat:g} pollers={pol} bound_per_s={_n(bound, 0)} "
+        f"achieved_per_s={_n(bounced.per_s, 0)} ratio={_n(_ratio(bounced.per_s, bound), 2)} "
+        f"busy={_n(bounced.per_s * bounced.cpu_ms_per_msg / 1000, 2)}"
+    )
+
+
 def _n(value: float, digits: int) -> str:
     if math.isnan(value) or math.isinf(value):
         return "nan"

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "listing",
     "review",
     "prune",
+    "provision",
 )
 
 EXIT_OK = 0

@@ -119,6 +119,17 @@ def _topic_arns(raw: object) -> frozenset[str]:
     return arns
 
 
+def _optional(convert: Callable[[object], Any]) -> Callable[[object], Any]:
+    """A converter that also accepts an empty value as "unset"."""
+
+    def optional(raw: object) -> Any:
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        return convert(raw)
+
+    return optional
+
+
 def _choice(*allowed: str) -> Callable[[object], str]:
     def convert(raw: object) -> str:
         value = str(raw).strip().lower()
@@ -247,7 +258,12 @@ SETTINGS: tuple[Setting, ...] = (
         default=False,
         help="Suppress transient bounces whose status says the address or domain does not exist.",
     ),
-    Setting("BOUNCED_DATABASE_POOL_SIZE", _int_between(1, 100), 10, "Most PostgreSQL connections held."),
+    Setting(
+        "BOUNCED_DATABASE_POOL_SIZE",
+        _optional(_int_between(1, 500)),
+        None,
+        "Most PostgreSQL connections held; unset: one per poller plus 4 (scheduler, gauges, HTTP).",
+    ),
 )
 
 SETTINGS_BY_ENV = {setting.env: setting for setting in SETTINGS}
@@ -284,7 +300,7 @@ class Settings:
     scheduler_interval: float = 5.0
     queue_metrics_interval: float = 30.0
     escalate_nonexistent: bool = False
-    database_pool_size: int = 10
+    database_pool_size: int | None = None
     # Tables from the TOML file, validated by their owners (policy, classify).
     retry: Mapping[str, Any] = field(default_factory=dict)
     rules: Mapping[str, Any] = field(default_factory=dict)
@@ -293,6 +309,13 @@ class Settings:
         """The configured inbound queues by short name (bounce, complaint, delivery)."""
         urls = {name: getattr(self, key) for name, key in QUEUE_SETTINGS.items()}
         return {name: url for name, url in urls.items() if url}
+
+    def pool_size(self) -> int:
+        """PostgreSQL connections to hold: as configured, else one per poller plus 4, so pollers never
+        queue for a connection behind each other (each holds one only while it commits)."""
+        if self.database_pool_size is not None:
+            return self.database_pool_size
+        return self.pollers_per_queue * max(len(self.queues()), 1) + 4
 
     def require_queues(self) -> dict[str, str]:
         """The inbound queues, or a ConfigError when none is configured."""

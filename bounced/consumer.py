@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bounced.aio import unless_stopped
 from bounced.batch import CommitSummary
 from bounced.clock import Clock
 from bounced.model import Applied, Outcome, Quarantined
@@ -33,6 +34,7 @@ log = structlog.get_logger("bounced.consumer")
 
 _T = TypeVar("_T")
 STORE_REJECTED = "store_rejected"
+FIRST_RETRY_WAIT = 0.2  # seconds; later waits double up to 2 s
 # How long releasing messages may take when a batch is cancelled at the shutdown deadline.
 RELEASE_TIMEOUT = 5.0
 
@@ -149,9 +151,9 @@ class Poller:
     async def run(self, stop: asyncio.Event, *, until_empty: bool = False) -> None:
         """Poll until `stop` is set (or, with `until_empty`, until a long poll comes back empty)."""
         while not stop.is_set():
-            if not await _unless_stopped(self._gate.wait_open(), stop):
+            if not await unless_stopped(self._gate.wait_open(), stop):
                 return
-            messages = await _unless_stopped(self._receive(), stop)
+            messages = await unless_stopped(self._receive(), stop)
             if messages is None:
                 return
             self._observer.polled(self.name, self.queue, len(messages))
@@ -288,8 +290,15 @@ class Poller:
         self, call: Callable[[], Awaitable[_T]], transient: Callable[[BaseException], bool]
     ) -> _T:
         """Await `call()`, calling again with backoff while it fails for a transient reason."""
+        try:
+            # The first try runs bare: tenacity's bookkeeping is only paid once something failed.
+            return await call()
+        except Exception as exc:
+            if not transient(exc) or self._settings.attempts <= 1:
+                raise
+        await self._clock.sleep(FIRST_RETRY_WAIT)
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self._settings.attempts),
+            stop=stop_after_attempt(self._settings.attempts - 1),
             wait=wait_exponential(multiplier=0.2, max=2.0),
             retry=retry_if_exception(transient),
             sleep=self._clock.sleep,
@@ -323,19 +332,3 @@ def _store_rejected(queue: str, message: Message, exc: Exception) -> Quarantined
         detail=f"{type(exc).__name__}: {exc}"[:500],
         receive_count=message.receive_count,
     )
-
-
-async def _unless_stopped(work: Awaitable[_T], stop: asyncio.Event) -> _T | None:
-    """Await `work`, or cancel it and return None as soon as `stop` is set."""
-    task: asyncio.Future[_T] = asyncio.ensure_future(work)
-    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
-    return None

@@ -27,6 +27,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from bounced import __version__, retention
+from bounced.aio import sleep_unless_stopped, unless_stopped
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import Rules
 from bounced.clock import Clock, SystemClock
@@ -52,6 +53,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 READINESS_TIMEOUT = 3.0
+CONNECT_TIMEOUT = 10.0
 _REGION_IN_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
 
 
@@ -96,6 +98,7 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self.stop = asyncio.Event()
+        self._signalled = False
         self.metrics = Metrics(version=__version__)
         self.heartbeats = Heartbeats()
         self.observer = DaemonObserver(self.metrics, self.heartbeats, self.clock)
@@ -131,9 +134,10 @@ class Daemon:
             loop.add_signal_handler(signum, self._on_signal, signum)
 
     def _on_signal(self, signum: int) -> None:
-        if self.stop.is_set():
+        if self._signalled:
             log.warning("second_signal_exit", signal=signal.Signals(signum).name)
             os._exit(128 + signum)
+        self._signalled = True
         log.info("stop_requested", signal=signal.Signals(signum).name)
         self.notifier.stopping()
         self.notifier.status("Stopping: draining in-flight batches")
@@ -154,26 +158,31 @@ class Daemon:
         log.info("http_listening", address=f"{host}:{handle.port}")
 
     async def _connect_store(self, stack: AsyncExitStack) -> Store | None:
-        """Connect to PostgreSQL, waiting with backoff while it is unreachable."""
+        """Connect to PostgreSQL, waiting with backoff while it is unreachable; None when stopped."""
         backoff = 0.5
         self.notifier.status("Waiting for PostgreSQL")
         while not self.stop.is_set():
             try:
-                store = await Store.connect(
-                    self.settings.database_url, policy=self.policy, max_size=self.settings.database_pool_size
-                )
+                store = await unless_stopped(self._connect_once(), self.stop)
             except Exception as exc:
                 log.warning(
                     "database_unreachable",
                     dsn=redact_dsn(self.settings.database_url),
                     error=type(exc).__name__,
                 )
-                await _sleep_unless(self.clock, backoff, self.stop)
+                await sleep_unless_stopped(self.clock, backoff, self.stop)
                 backoff = min(backoff * 2, 10.0)
                 continue
-            stack.push_async_callback(store.close)
+            if store is not None:
+                stack.push_async_callback(store.close)
             return store
         return None
+
+    async def _connect_once(self) -> Store:
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            return await Store.connect(
+                self.settings.database_url, policy=self.policy, max_size=self.settings.pool_size()
+            )
 
     async def _check_schema(self, store: Store) -> None:
         status = await store.schema_status()
@@ -216,20 +225,26 @@ class Daemon:
         self.heartbeats.register("scheduler", scheduler_age, self.clock.now())
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(p.run(self.stop, until_empty=self.once), name=p.name) for p in pollers]
-            group.create_task(scheduler.run(services_stop), name="scheduler")
-            group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges")
-            group.create_task(
-                retention.run(store, self.clock, self.settings.retention_days, services_stop),
-                name="retention",
-            )
-            watchdog = group.create_task(self._watchdog(), name="watchdog")
+            # Services run until the pollers have drained, then are cancelled: a tick in progress is
+            # one transaction (rolled back) or a best-effort refresh, and waiting for it could mean
+            # waiting on a lock for as long as someone holds it.
+            services = [
+                group.create_task(scheduler.run(services_stop), name="scheduler"),
+                group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges"),
+                group.create_task(
+                    retention.run(store, self.clock, self.settings.retention_days, services_stop),
+                    name="retention",
+                ),
+                group.create_task(self._watchdog(), name="watchdog"),
+            ]
             self.notifier.ready()
             self.notifier.status(f"Polling {len(self.queues)} queue(s) with {len(pollers)} poller(s)")
             log.info("daemon_ready", queues=sorted(self.queues), pollers=len(pollers))
             await self._until_stopped(tasks)
             await self._drain(tasks)
             services_stop.set()
-            watchdog.cancel()
+            for task in services:
+                task.cancel()
         await gate.aclose()
 
     def _pollers(
@@ -304,7 +319,7 @@ class Daemon:
             except Exception as exc:
                 self.observer.failed("gauges")
                 log.warning("gauges_refresh_failed", error=type(exc).__name__)
-            await _sleep_unless(self.clock, self.settings.queue_metrics_interval, stop)
+            await sleep_unless_stopped(self.clock, self.settings.queue_metrics_interval, stop)
 
     async def _refresh_once(self, store: Store, sqs: SqsQueues) -> None:
         for queue, url in self.queues.items():
@@ -351,15 +366,3 @@ class Daemon:
             await self.sqs.depth(url)
 
         return check
-
-
-async def _sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sleeper, stopper):
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task

@@ -1,7 +1,7 @@
 """Where the database is, and how to name it without its password.
 
-`database_url_from_env()` is the one place commands look the DSN up; the settings module will
-replace it.
+The commands take the DSN from the settings (bounced.commands.common.configured_database_url);
+`database_url_from_env()` is the bare environment lookup.
 """
 
 from __future__ import annotations

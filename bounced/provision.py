@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("bounce", "complaint", "delivery")
+# A dead letter waits for a person: keep it as long as SQS allows (14 days).
+DLQ_ATTRIBUTES = {"MessageRetentionPeriod": "1209600"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +58,13 @@ async def provision(
     dead_letter_queues: dict[str, str] = {}
     for kind in KINDS:
         topic_arn = (await sns.create_topic(Name=f"{prefix}-{kind}s"))["TopicArn"]
-        dlq_url = (await sqs.create_queue(QueueName=f"{prefix}-{kind}s-dlq"))["QueueUrl"]
+        dlq_url = (await sqs.create_queue(QueueName=f"{prefix}-{kind}s-dlq", Attributes=DLQ_ATTRIBUTES))[
+            "QueueUrl"
+        ]
         queue_url = await _queue_with_dlq(sqs, f"{prefix}-{kind}s", dlq_url, topic_arn, max_receive_count)
-        queue_arn = await _queue_arn(sqs, queue_url)
-        attributes = {"RawMessageDelivery": "true"} if raw_delivery.get(kind) else {}
-        await sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+        await _subscribe_once(
+            sns, topic_arn, await _queue_arn(sqs, queue_url), raw=raw_delivery.get(kind, False)
+        )
         topics[kind], queues[kind], dead_letter_queues[kind] = topic_arn, queue_url, dlq_url
     retry_queue = (await sqs.create_queue(QueueName=f"{prefix}-retries"))["QueueUrl"]
     return FeedbackWiring(topics, queues, dead_letter_queues, retry_queue)
@@ -86,6 +90,15 @@ async def _queue_with_dlq(sqs: Any, name: str, dlq_url: str, topic_arn: str, max
         QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(redrive), "Policy": json.dumps(policy)}
     )
     return url
+
+
+async def _subscribe_once(sns: Any, topic_arn: str, queue_arn: str, *, raw: bool) -> None:
+    """Subscribe the queue to the topic unless it already is (so provisioning twice changes nothing)."""
+    existing = (await sns.list_subscriptions_by_topic(TopicArn=topic_arn))["Subscriptions"]
+    if any(s["Endpoint"] == queue_arn for s in existing):
+        return
+    attributes = {"RawMessageDelivery": "true" if raw else "false"}
+    await sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
 
 
 async def _queue_arn(sqs: Any, url: str) -> str:

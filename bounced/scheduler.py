@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from bounced.aio import sleep_unless_stopped
 from bounced.clock import Clock
 from bounced.sqs import SqsQueues, is_transient
 from bounced.store import Store, is_transient_error
@@ -81,11 +82,7 @@ class RetryScheduler:
                 self._observer.failed("scheduler")
                 log.warning("scheduler_tick_failed", error=type(exc).__name__)
             self._observer.scheduler_ran()
-            sleeper = asyncio.ensure_future(self._clock.sleep(self._interval))
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            sleeper.cancel()
-            stopper.cancel()
+            await sleep_unless_stopped(self._clock, self._interval, stop)
 
     async def tick(self) -> int:
         """Release everything due now and announce it; then announce releases a crash left

@@ -7,6 +7,7 @@ retries exactly once across any number of instances and keeps an outbox of annou
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -81,6 +82,9 @@ class _AddressWork:
     escalations: list[Escalate] = field(default_factory=list)
 
 
+CLOSE_TIMEOUT = 5.0
+
+
 class Store:
     """bounced's PostgreSQL: state, audit log, retries and quarantine behind one asyncpg pool."""
 
@@ -105,8 +109,13 @@ class Store:
         return cls(pool, policy, jitter)
 
     async def close(self) -> None:
-        """Close the pool, waiting for connections in use to be released."""
-        await self._pool.close()
+        """Close the pool, waiting up to CLOSE_TIMEOUT for connections in use to be released, then
+        terminating the rest (a connection stuck on a lock must not hold up shutdown; the server
+        rolls back whatever it was doing)."""
+        try:
+            await asyncio.wait_for(self._pool.close(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            self._pool.terminate()
 
     async def ping(self) -> None:
         """Raise unless the database answers."""

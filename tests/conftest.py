@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.support import aws, postgres
+from bounced.provision import FeedbackWiring
+from tests.support import aws as moto_support
+from tests.support import postgres
+from tests.support.feedback import Aws, aws_clients, wire
 
 
 @pytest.fixture(scope="session")
@@ -29,15 +32,29 @@ async def empty_database(pg_admin_dsn: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """The endpoint URL of a moto server on 127.0.0.1 for the whole session."""
-    with aws.moto_server() as endpoint:
+    with moto_support.moto_server() as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+async def aws(aws_env: str) -> AsyncIterator[Aws]:
+    """aiobotocore SNS and SQS clients on a clean moto."""
+    async with aws_clients(aws_env) as clients:
+        yield clients
+
+
+@pytest.fixture
+async def wiring(aws: Aws) -> FeedbackWiring:
+    """Topics, queues, DLQs and subscriptions as production has them; complaints arrive raw (SNS raw
+    message delivery), bounces and deliveries SNS-wrapped."""
+    return await wire(aws, raw_delivery={"complaint": True})
 
 
 @pytest.fixture
 def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean moto and the environment that points botocore at it; returns the endpoint."""
-    aws.reset_moto(moto_endpoint)
-    for name, value in aws.FAKE_CREDENTIALS.items():
+    moto_support.reset_moto(moto_endpoint)
+    for name, value in moto_support.FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     return moto_endpoint

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from bounced.config import ConfigError, Settings, load_settings
-from bounced.dsn import database_url_from_env, redact, scrub
+from bounced.dsn import redact, scrub
 from bounced.migrate import SchemaState
 from bounced.policy import DEFAULT_POLICY, RetryPolicy
 from bounced.store import Store
@@ -41,6 +41,12 @@ def fail(message: str, code: int = EXIT_PROBLEM) -> int:
     return code
 
 
+def configured_database_url() -> str | None:
+    """BOUNCED_DATABASE_URL from the environment or $BOUNCED_CONFIG (None: libpq's PG* variables);
+    SystemExit(2) with one line when the settings are invalid."""
+    return load(argparse.Namespace()).database_url
+
+
 def load(args: argparse.Namespace) -> Settings:
     """The settings for a command, or SystemExit(2) with one line naming the bad setting."""
     try:
@@ -53,7 +59,7 @@ def run_with_store(action: Callable[[Store], Awaitable[int]], policy: RetryPolic
     """Open the store named by the environment, check its schema, run `action`, close it.
     Connection and database errors become one line on stderr (password redacted) and exit 1.
     `policy` matters only to commands that commit (quarantine replay): pass the configured one."""
-    dsn = database_url_from_env()
+    dsn = configured_database_url()
     try:
         return asyncio.run(_run(dsn, action, policy))
     except (OSError, TimeoutError) as error:

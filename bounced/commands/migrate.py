@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 
 from bounced.cli import EXIT_OK
-from bounced.commands.common import fail
-from bounced.dsn import database_url_from_env, redact, scrub
+from bounced.commands.common import configured_database_url, fail
+from bounced.dsn import redact, scrub
 from bounced.migrate import migrate
 
 
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Apply migrations; print what was applied."""
-    dsn = database_url_from_env()
+    dsn = configured_database_url()
     try:
         applied = asyncio.run(_migrate(dsn))
     except (OSError, TimeoutError) as error:

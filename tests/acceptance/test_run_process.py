@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -16,22 +15,11 @@ from bounced import samples
 from bounced.migrate import migrate
 from bounced.provision import FeedbackWiring
 from tests.support.aws import FAKE_CREDENTIALS
-from tests.support.feedback import Aws, aws_clients, unique_id, wire
+from tests.support.feedback import Aws, unique_id
 from tests.support.process import BouncedProcess
 from tests.support.sdnotify import notify_listener
 
 pytestmark = pytest.mark.acceptance
-
-
-@pytest.fixture
-async def aws(aws_env: str) -> AsyncIterator[Aws]:
-    async with aws_clients(aws_env) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def wiring(aws: Aws) -> FeedbackWiring:
-    return await wire(aws, raw_delivery={"complaint": True})
 
 
 @pytest.fixture
@@ -56,6 +44,7 @@ def daemon_env(
         "BOUNCED_VERIFY_SIGNATURES": "false",
         "BOUNCED_WAIT_TIME_SECONDS": "1",
         "BOUNCED_SCHEDULER_INTERVAL": "0.2",
+        "BOUNCED_QUEUE_METRICS_INTERVAL": "1",
         "BOUNCED_SHUTDOWN_GRACE": "10",
         "BOUNCED_CONFIG": str(config),
         **wiring.environment(),
@@ -99,6 +88,10 @@ async def test_run_applies_feedback_serves_health_and_stops_cleanly(
             metrics = daemon.get("/metrics")[1].decode()
             assert 'bounced_decisions_total{action="suppress",kind="bounce"} 1.0' in metrics
             assert 'bounced_messages_deleted_total{queue="complaint"} 1.0' in metrics
+            assert 'bounced_build_info{version="' in metrics
+            await _metric_appears(daemon, 'bounced_recipients{status="suppressed"} 2.0')
+            await _metric_appears(daemon, 'bounced_queue_messages{queue="bounce-dlq",state="visible"} 0.0')
+            await _metric_appears(daemon, 'bounced_queue_messages{queue="complaint",state="in_flight"} 0.0')
             listener.wait_for("WATCHDOG=1", timeout=5)
         finally:
             code = daemon.stop(timeout=30)
@@ -206,3 +199,85 @@ async def test_a_poller_that_dies_stops_the_daemon_loudly(
     assert daemon.wait(timeout=60) == 1
     assert "daemon_failed" in daemon.event_names()
     assert "QueueDoesNotExist" in daemon.log_text() or "NonExistentQueue" in daemon.log_text()
+
+
+async def _metric_appears(daemon: BouncedProcess, line: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if line in daemon.get("/metrics")[1].decode():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"/metrics never showed {line!r}")
+
+
+async def _received(daemon: BouncedProcess, queue: str, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    needle = f'bounced_messages_received_total{{queue="{queue}"}}'
+    while time.monotonic() < deadline:
+        if needle in daemon.get("/metrics")[1].decode():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing received on {queue}:\n{daemon.log_text()}")
+
+
+async def test_past_the_grace_period_an_unfinished_batch_is_released_at_once(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    """The batch cannot commit (the test holds a lock on recipients); SIGTERM gives it the grace, then
+    cancels it, which makes its message visible again at once rather than after the visibility timeout."""
+    env = daemon_env(
+        migrated, aws_env, wiring, tmp_path, BOUNCED_SHUTDOWN_GRACE="1", BOUNCED_VISIBILITY_TIMEOUT="300"
+    )
+    blocker = await asyncpg.connect(migrated)
+    try:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE recipients IN ACCESS EXCLUSIVE MODE")
+        daemon = BouncedProcess(["run"], env, tmp_path / "grace.log")
+        daemon.wait_for("/healthz")
+        await aws.publish(
+            wiring.topics["bounce"], samples.bounce(["stuck@example.org"], feedback_id=unique_id("fb"))
+        )
+        await _received(daemon, "bounce")
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+        assert time.monotonic() - started < 8
+        assert "drain_deadline_passed" in daemon.event_names()
+        assert "batch_released" in daemon.event_names()
+        assert await aws.depth(wiring.queues["bounce"]) == (1, 0)  # visible now, not in 300 s
+        await transaction.rollback()
+    finally:
+        await blocker.close()
+    rest = BouncedProcess(["run", "--once"], env, tmp_path / "rest.log")
+    assert rest.wait(timeout=60) == 0
+    await wait_until(
+        "SELECT status FROM recipients WHERE address = $1", "suppressed", migrated, "stuck@example.org"
+    )
+
+
+async def test_a_second_signal_exits_at_once(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    env = daemon_env(migrated, aws_env, wiring, tmp_path, BOUNCED_SHUTDOWN_GRACE="120")
+    blocker = await asyncpg.connect(migrated)
+    try:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE recipients IN ACCESS EXCLUSIVE MODE")
+        daemon = BouncedProcess(["run"], env, tmp_path / "twice.log")
+        daemon.wait_for("/healthz")
+        await aws.publish(
+            wiring.topics["bounce"], samples.bounce(["twice@example.org"], feedback_id=unique_id("fb"))
+        )
+        await _received(daemon, "bounce")
+        daemon.signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 128 + signal.SIGTERM
+        assert time.monotonic() - started < 3
+        assert "second_signal_exit" in daemon.event_names()
+        await transaction.rollback()
+    finally:
+        await blocker.close()

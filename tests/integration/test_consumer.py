@@ -3,30 +3,25 @@ PostgreSQL, wrapped and raw, with the pollers the daemon runs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 import pytest
 
 from bounced import samples
+from bounced.batch import CommitSummary
+from bounced.clock import SystemClock
+from bounced.consumer import BatchStore, DatabaseGate, Poller, PollSettings
+from bounced.model import Outcome
 from bounced.provision import FeedbackWiring
-from bounced.reader import RECEIVE_COUNT_EXCEEDED
+from bounced.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
+from bounced.sqs import SqsQueues
 from bounced.store import Store
-from tests.support.feedback import Aws, aws_clients, drain, unique_id, wire
+from tests.support.feedback import Aws, RecordingObserver, drain, unique_id
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def aws(aws_env: str) -> AsyncIterator[Aws]:
-    async with aws_clients(aws_env) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def wiring(aws: Aws) -> FeedbackWiring:
-    # Complaints arrive raw (SNS raw message delivery); bounces and deliveries SNS-wrapped.
-    return await wire(aws, raw_delivery={"complaint": True})
 
 
 async def status_of(store: Store, address: str) -> str | None:
@@ -187,3 +182,157 @@ async def test_a_message_received_too_often_is_quarantined(
     assert item.code == RECEIVE_COUNT_EXCEEDED
     assert observer.deleted_count == 1
     await assert_queues_empty(aws, wiring)
+
+
+class SlowStore:
+    """The real store, with commits that take `delay` seconds (a long batch)."""
+
+    def __init__(self, store: Store, delay: float) -> None:
+        self._store = store
+        self._delay = delay
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        await asyncio.sleep(self._delay)
+        return await self._store.commit(outcomes, now)
+
+    async def ping(self) -> None:
+        await self._store.ping()
+
+
+async def test_a_long_batch_keeps_its_messages_invisible(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    """Commit takes 4 s with a 2 s visibility timeout: the poller extends it, so a second consumer never
+    sees the message, and the message is applied and deleted once."""
+    await aws.publish(
+        wiring.topics["bounce"], samples.bounce(["slow@example.org"], feedback_id=unique_id("fb"))
+    )
+    observer = RecordingObserver()
+    clock = SystemClock()
+    poller = Poller(
+        name="poller:bounce:0",
+        queue="bounce",
+        queue_url=wiring.queues["bounce"],
+        sqs=SqsQueues(aws.sqs),
+        reader=MessageReader(verifier=None),
+        store=SlowStore(store, 4.0),
+        gate=DatabaseGate(store.ping, clock),
+        observer=observer,
+        clock=clock,
+        settings=PollSettings(wait_seconds=1, visibility_timeout=2),
+    )
+    (message,) = await SqsQueues(aws.sqs).receive(
+        wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=2
+    )
+    handling = asyncio.create_task(poller.handle([message]))
+    for _ in range(5):  # 5 s of another consumer polling: past the original 2 s timeout
+        other = await aws.sqs.receive_message(QueueUrl=wiring.queues["bounce"], WaitTimeSeconds=1)
+        assert other.get("Messages", []) == []
+    await handling
+    assert observer.deleted_count == 1
+    assert await status_of(store, "slow@example.org") == "suppressed"
+    await assert_queues_empty(aws, wiring)
+
+
+async def test_cancelling_a_batch_releases_its_messages_at_once(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    await aws.publish(
+        wiring.topics["bounce"], samples.bounce(["cut@example.org"], feedback_id=unique_id("fb"))
+    )
+    clock = SystemClock()
+    poller = Poller(
+        name="poller:bounce:0",
+        queue="bounce",
+        queue_url=wiring.queues["bounce"],
+        sqs=SqsQueues(aws.sqs),
+        reader=MessageReader(verifier=None),
+        store=SlowStore(store, 60.0),
+        gate=DatabaseGate(store.ping, clock),
+        observer=RecordingObserver(),
+        clock=clock,
+        settings=PollSettings(wait_seconds=1, visibility_timeout=300),
+    )
+    (message,) = await SqsQueues(aws.sqs).receive(
+        wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=300
+    )
+    handling = asyncio.create_task(poller.handle([message]))
+    await asyncio.sleep(0.5)
+    handling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    assert await aws.depth(wiring.queues["bounce"]) == (1, 0)  # visible again, not in 300 s
+    assert await store.recipient("cut@example.org") is None  # nothing was committed
+
+
+class FlakyStore:
+    """The real store behind a connection that fails `failures` times first."""
+
+    def __init__(self, store: Store, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+        self.calls = 0
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionRefusedError("PostgreSQL is restarting")
+        return await self._store.commit(outcomes, now)
+
+
+def _poller(
+    wiring: FeedbackWiring, aws: Aws, store: BatchStore, gate: DatabaseGate, observer: RecordingObserver
+) -> Poller:
+    return Poller(
+        name="poller:bounce:0",
+        queue="bounce",
+        queue_url=wiring.queues["bounce"],
+        sqs=SqsQueues(aws.sqs),
+        reader=MessageReader(verifier=None),
+        store=store,
+        gate=gate,
+        observer=observer,
+        clock=SystemClock(),
+        settings=PollSettings(wait_seconds=1, visibility_timeout=30),
+    )
+
+
+async def test_a_transient_commit_failure_is_tried_again(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    await aws.publish(
+        wiring.topics["bounce"], samples.bounce(["flaky@example.org"], feedback_id=unique_id("fb"))
+    )
+    flaky = FlakyStore(store, failures=1)
+    observer = RecordingObserver()
+    gate = DatabaseGate(store.ping, SystemClock())
+    await _poller(wiring, aws, flaky, gate, observer).run(asyncio.Event(), until_empty=True)
+    assert flaky.calls == 2
+    assert gate.is_open
+    assert observer.deleted_count == 1
+    assert await status_of(store, "flaky@example.org") == "suppressed"
+
+
+async def test_a_database_that_stays_down_leaves_the_batch_and_closes_the_gate(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    await aws.publish(
+        wiring.topics["bounce"], samples.bounce(["down@example.org"], feedback_id=unique_id("fb"))
+    )
+    down = FlakyStore(store, failures=1000)
+    observer = RecordingObserver()
+
+    async def unreachable() -> None:
+        raise ConnectionRefusedError("still down")
+
+    gate = DatabaseGate(unreachable, SystemClock())
+    (message,) = await SqsQueues(aws.sqs).receive(
+        wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=30
+    )
+    await _poller(wiring, aws, down, gate, observer).handle([message])
+    assert down.calls == PollSettings().attempts
+    assert not gate.is_open  # pollers now wait instead of receiving
+    assert observer.deleted_count == 0
+    assert observer.failures.count("store") == 1
+    assert await aws.depth(wiring.queues["bounce"]) == (0, 1)  # still held, comes back after its timeout
+    await gate.aclose()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bounced.cli import main
 from bounced.scheduler import RECOVERY_MARGIN, RetryScheduler
 from bounced.sqs import SqsQueues
 from bounced.store import Store
 from tests.support.clock import ManualClock
-from tests.support.feedback import Aws, aws_clients
+from tests.support.feedback import Aws
 from tests.support.outcomes import soft_bounce
 
 pytestmark = pytest.mark.integration
@@ -34,12 +34,6 @@ class Counting:
 
     def failed(self, component: str) -> None:
         self.failures.append(component)
-
-
-@pytest.fixture
-async def aws(aws_env: str) -> AsyncIterator[Aws]:
-    async with aws_clients(aws_env) as clients:
-        yield clients
 
 
 async def outbound_messages(aws: Aws, url: str) -> list[dict[str, object]]:
@@ -110,3 +104,29 @@ async def test_without_an_outbound_queue_releases_are_still_marked_announced(sto
     quiet = RetryScheduler(store=store, clock=clock, observer=observer, interval=1.0)
     assert await quiet.tick() == 1
     assert await store.unannounced_releases(10) == []
+
+
+async def test_status_contract_deferred_with_retry_at_then_active_once_released(
+    store: Store, store_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOUNCED_DATABASE_URL", store_dsn)
+    await store.commit([soft_bounce(["later@example.org"], BOUNCED_AT, subtype="MailboxFull")], BOUNCED_AT)
+
+    shown = await _status(capsys, "later@example.org")
+    assert shown["status"] == "deferred"
+    retry_at = datetime.fromisoformat(str(shown["retry_at"]))
+    assert timedelta(days=1) <= retry_at - BOUNCED_AT <= timedelta(days=1.1)  # MailboxFull window 1 + jitter
+
+    clock = ManualClock(retry_at + timedelta(seconds=1))
+    assert await RetryScheduler(store=store, clock=clock, observer=Counting(), interval=1.0).tick() == 1
+    shown = await _status(capsys, "later@example.org")
+    assert shown["status"] == "active"
+    assert shown["retry_at"] is None
+
+
+async def _status(capsys: pytest.CaptureFixture[str], address: str) -> dict[str, object]:
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["status", address, "--json"])  # the CLI runs its own loop
+    assert code == 0
+    shown: dict[str, object] = json.loads(capsys.readouterr().out)
+    return shown

@@ -126,3 +126,10 @@ def test_markdown_table_lists_every_setting() -> None:
     table = settings_markdown()
     for setting in SETTINGS:
         assert f"`{setting.env}`" in table
+
+
+def test_pool_size_follows_the_pollers_unless_set() -> None:
+    two_queues = {"BOUNCED_BOUNCE_QUEUE_URL": QUEUE, "BOUNCED_COMPLAINT_QUEUE_URL": QUEUE + "-c"}
+    assert load_settings({**two_queues, "BOUNCED_POLLERS_PER_QUEUE": "16"}).pool_size() == 36
+    assert load_settings({**two_queues, "BOUNCED_DATABASE_POOL_SIZE": "7"}).pool_size() == 7
+    assert load_settings({"BOUNCED_DATABASE_POOL_SIZE": ""}).database_pool_size is None

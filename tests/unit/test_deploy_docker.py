@@ -161,15 +161,14 @@ def test_compose_bounced_commands_exist() -> None:
         for service in services().values()
         if service.get("image") == IMAGE and "entrypoint" not in service
     ]
-    assert len(argvs) == 2
+    assert len(argvs) == 3  # setup (provision), bounced-migrate, bounced
     assert_commands_exist(argvs)
 
 
-def test_compose_setup_job_runs_the_shipped_script() -> None:
+def test_compose_setup_job_provisions_with_the_image_itself() -> None:
     setup = services()["setup"]
-    assert setup["entrypoint"] == ["python", "/opt/bounced/share/aws_setup.py"]
-    copied = [args for keyword, args in final_stage() if keyword == "COPY" and "aws_setup.py" in args]
-    assert copied == ["deploy/docker/aws_setup.py /opt/bounced/share/aws_setup.py"]
+    assert "entrypoint" not in setup
+    assert setup["command"][0] == "provision"
 
 
 def test_compose_queue_urls_match_the_setup_prefix() -> None:

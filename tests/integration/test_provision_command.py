@@ -1,0 +1,79 @@
+"""`bounced provision` (the compose `setup` job) against the moto server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bounced.cli import main
+from tests.support.feedback import aws_clients
+
+pytestmark = pytest.mark.integration
+
+
+def provision(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, str]:
+    assert main(["provision", "--json", *args]) == 0
+    settings: dict[str, str] = json.loads(capsys.readouterr().out)
+    return settings
+
+
+def test_prints_the_settings_for_what_it_made(aws_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["provision", "--prefix", "demo"]) == 0
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    assert set(lines) == {
+        "BOUNCED_BOUNCE_QUEUE_URL",
+        "BOUNCED_COMPLAINT_QUEUE_URL",
+        "BOUNCED_DELIVERY_QUEUE_URL",
+        "BOUNCED_RETRY_QUEUE_URL",
+        "BOUNCED_ALLOWED_TOPIC_ARNS",
+    }
+    assert lines["BOUNCED_BOUNCE_QUEUE_URL"].endswith("/demo-bounces")
+    assert lines["BOUNCED_ALLOWED_TOPIC_ARNS"].count("arn:aws:sns:") == 3
+
+
+async def test_topic_reaches_queue_in_an_envelope_and_failures_redrive(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = await _in_thread(provision, capsys, "--prefix", "t")
+    url = settings["BOUNCED_BOUNCE_QUEUE_URL"]
+    topic = next(a for a in settings["BOUNCED_ALLOWED_TOPIC_ARNS"].split(",") if a.endswith(":t-bounces"))
+    async with aws_clients(aws_env) as aws:
+        attributes = (await aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]))["Attributes"]
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert int(redrive["maxReceiveCount"]) == 10
+        assert redrive["deadLetterTargetArn"].endswith(":t-bounces-dlq")
+        policy = json.loads(attributes["Policy"])
+        assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] == topic
+        await aws.sns.publish(TopicArn=topic, Message='{"notificationType": "Bounce"}')
+        received = (await aws.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2))["Messages"]
+        envelope = json.loads(received[0]["Body"])
+        assert envelope["TopicArn"] == topic
+        assert json.loads(envelope["Message"]) == {"notificationType": "Bounce"}
+
+
+async def test_running_twice_changes_nothing(aws_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    first = await _in_thread(provision, capsys, "--prefix", "t", "--raw", "complaint")
+    second = await _in_thread(provision, capsys, "--prefix", "t", "--raw", "complaint")
+    assert first == second
+    topic = next(a for a in first["BOUNCED_ALLOWED_TOPIC_ARNS"].split(",") if a.endswith(":t-complaints"))
+    async with aws_clients(aws_env) as aws:
+        subscriptions = (await aws.sns.list_subscriptions_by_topic(TopicArn=topic))["Subscriptions"]
+    assert len(subscriptions) == 1
+
+
+def test_without_a_region_it_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    assert main(["provision"]) == 2
+    assert "AWS_REGION: not set" in capsys.readouterr().err
+
+
+async def _in_thread(func: object, *args: object) -> dict[str, str]:
+    """The command runs its own event loop (asyncio.run): call it from a worker thread."""
+    import asyncio  # noqa: PLC0415
+
+    result: dict[str, str] = await asyncio.to_thread(func, *args)  # type: ignore[arg-type]
+    return result
