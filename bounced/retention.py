@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from bounced.aio import sleep_unless_stopped
 from bounced.clock import Clock
 from bounced.store import Store
 
@@ -87,14 +88,4 @@ async def run(
         else:
             if pruned.total:
                 log.info("retention_pruned", payloads=pruned.payloads, quarantined=pruned.quarantined)
-        await _wait(clock, interval, stop)
-
-
-async def _wait(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        stopper.cancel()
+        await sleep_unless_stopped(clock, interval, stop)
