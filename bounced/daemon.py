@@ -33,6 +33,7 @@ from bounced.classify import Rules
 from bounced.clock import Clock, SystemClock
 from bounced.config import ConfigError, Settings, redact_dsn
 from bounced.consumer import DatabaseGate, Poller, PollSettings
+from bounced.groupcommit import GroupCommitter
 from bounced.health import Heartbeats, ReadinessReport, run_checks
 from bounced.http import build_app, parse_listen_address, serve
 from bounced.metrics import Metrics
@@ -45,7 +46,7 @@ from bounced.sdnotify import Notifier, watchdog_loop
 from bounced.sendgate import RecipientAnswer, StoreSendGate
 from bounced.signature import SnsSignatureVerifier
 from bounced.sqs import SqsQueues
-from bounced.store import Store
+from bounced.store import Store, is_transient_error
 
 log = structlog.get_logger("bounced.daemon")
 
@@ -261,6 +262,8 @@ class Daemon:
             wait_seconds=self.settings.wait_time_seconds,
             visibility_timeout=self.settings.visibility_timeout,
         )
+        # Batches ready at the same moment share one transaction (see bounced/groupcommit.py).
+        committer = GroupCommitter(store, is_transient=is_transient_error)
         pollers = []
         # A poller beats after every receive; one busy with a long batch or waiting for PostgreSQL
         # still beats within a wait plus a visibility timeout.
@@ -276,7 +279,7 @@ class Daemon:
                         queue_url=url,
                         sqs=sqs,
                         reader=reader,
-                        store=store,
+                        store=committer,
                         gate=gate,
                         observer=self.observer,
                         clock=self.clock,

@@ -17,11 +17,12 @@ from bounced import samples
 from bounced.batch import CommitSummary
 from bounced.clock import SystemClock
 from bounced.consumer import DatabaseGate, Poller, PollSettings
+from bounced.groupcommit import GroupCommitter
 from bounced.metrics import Metrics
 from bounced.provision import FeedbackWiring, provision
 from bounced.reader import MessageReader
 from bounced.sqs import SqsQueues
-from bounced.store import Store
+from bounced.store import Store, is_transient_error
 
 _ids = itertools.count(1)
 
@@ -114,6 +115,7 @@ async def drain(
         verifier=None, allowed_topics=frozenset(wiring.topics.values()), max_receive_count=max_receive_count
     )
     sqs = SqsQueues(aws.sqs)
+    committer = GroupCommitter(store, is_transient=is_transient_error)  # as the daemon wires it
     poll = settings or PollSettings(wait_seconds=1, visibility_timeout=30)
     pollers = [
         Poller(
@@ -122,7 +124,7 @@ async def drain(
             queue_url=wiring.queues[queue],
             sqs=sqs,
             reader=reader,
-            store=store,
+            store=committer,
             gate=gate,
             observer=observer,
             clock=clock,

@@ -1,0 +1,120 @@
+"""Group commit: batches from many pollers that are ready at the same moment go to PostgreSQL together.
+
+Each received batch is still written atomically (it is never split across transactions), but one
+transaction may carry several batches, so the round trips and the durable flush of a commit are paid
+once per group instead of once per batch. While one group commits, the next one gathers: under load
+groups grow by themselves, and a lone batch waits for nothing.
+
+It offers the store's `commit` and keeps its meaning for each caller: a group that PostgreSQL refuses
+for a reason that will not pass is committed again batch by batch, so only the batch at fault sees the
+error. A transient failure (PostgreSQL unreachable) reaches every caller in the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+
+from bounced.batch import CommitSummary
+from bounced.model import Outcome
+
+log = structlog.get_logger("bounced.groupcommit")
+
+# Most outcomes (SQS messages) one transaction carries; ten full SQS batches.
+MAX_GROUP_OUTCOMES = 100
+
+
+class Committer(Protocol):
+    """The store's commit."""
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary: ...
+
+
+@dataclass
+class _Waiting:
+    outcomes: Sequence[Outcome]
+    now: datetime
+    done: asyncio.Future[CommitSummary] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommitter:
+    """Implements `commit` over a store, committing concurrent callers' batches together."""
+
+    def __init__(
+        self,
+        store: Committer,
+        *,
+        is_transient: Callable[[BaseException], bool],
+        max_outcomes: int = MAX_GROUP_OUTCOMES,
+    ) -> None:
+        self._store = store
+        self._is_transient = is_transient
+        self._max_outcomes = max_outcomes
+        self._queue: list[_Waiting] = []
+        self._in_flight: list[_Waiting] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        """Commit one batch (with whatever else is waiting); its summary, or the store's error.
+
+        Cancelling the caller does not cancel the write: the batch may still commit, which is
+        harmless (the store is idempotent and the caller's messages come back to be seen again)."""
+        waiting = _Waiting(outcomes, now)
+        self._queue.append(waiting)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="group-commit")
+        return await waiting.done
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                self._in_flight = self._take_group()
+                await self._commit_group(self._in_flight)
+        finally:
+            # Cancelled mid-commit (the loop is shutting down): nobody may wait for ever.
+            _fail([*self._in_flight, *self._queue], ConnectionAbortedError("group commit cancelled"))
+            self._in_flight, self._queue = [], []
+
+    def _take_group(self) -> list[_Waiting]:
+        group: list[_Waiting] = []
+        size = 0
+        while self._queue and (not group or size + len(self._queue[0].outcomes) <= self._max_outcomes):
+            waiting = self._queue.pop(0)
+            group.append(waiting)
+            size += len(waiting.outcomes)
+        return group
+
+    async def _commit_group(self, group: list[_Waiting]) -> None:
+        outcomes = [outcome for waiting in group for outcome in waiting.outcomes]
+        try:
+            summary = await self._store.commit(outcomes, max(w.now for w in group))
+        except Exception as exc:
+            if len(group) == 1 or self._is_transient(exc):
+                _fail(group, exc)
+                return
+            log.warning("group_commit_split", batches=len(group), error=type(exc).__name__)
+            for waiting in group:
+                await self._commit_group([waiting])
+            return
+        # The summary covers the whole group; metrics add up the same if one caller carries it.
+        _succeed(group[0], summary)
+        for waiting in group[1:]:
+            _succeed(waiting, CommitSummary())
+
+
+def _succeed(waiting: _Waiting, summary: CommitSummary) -> None:
+    if not waiting.done.done():
+        waiting.done.set_result(summary)
+
+
+def _fail(group: list[_Waiting], exc: Exception) -> None:
+    for waiting in group:
+        if not waiting.done.done():
+            waiting.done.set_exception(exc)

@@ -1,0 +1,98 @@
+"""Group commit over the real store: concurrent batches share transactions, and keep their meaning."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from bounced.batch import CommitSummary
+from bounced.groupcommit import GroupCommitter
+from bounced.model import Outcome, Quarantined
+from bounced.store import Store, is_transient_error
+from tests.support.outcomes import hard_bounce, soft_bounce
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+class Counting:
+    """The real store, counting transactions and refusing any batch holding a poisoned address."""
+
+    def __init__(self, store: Store, poisoned: str | None = None) -> None:
+        self.store = store
+        self.poisoned = poisoned
+        self.commits: list[int] = []
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        self.commits.append(len(outcomes))
+        for outcome in outcomes:
+            if not isinstance(outcome, Quarantined) and any(
+                d.address == self.poisoned for d in outcome.decisions
+            ):
+                raise asyncpg.exceptions.CharacterNotInRepertoireError("invalid byte sequence")
+        return await self.store.commit(outcomes, now)
+
+
+async def test_concurrent_batches_share_transactions_and_count_once(store: Store, store_dsn: str) -> None:
+    counting = Counting(store)
+    group = GroupCommitter(counting, is_transient=is_transient_error)
+    batches = [[hard_bounce([f"g{n}-{i}@example.org"], AT) for i in range(3)] for n in range(12)]
+    summaries = await asyncio.gather(*(group.commit(batch, AT) for batch in batches))
+    assert sum(counting.commits) == 36
+    assert len(counting.commits) < 12  # batches that arrived together were committed together
+    assert sum(s.new_events for s in summaries) == 36  # the group's summary is reported once
+    conn = await asyncpg.connect(store_dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM recipients WHERE status = 'suppressed'") == 36
+    finally:
+        await conn.close()
+
+
+async def test_a_refused_group_is_split_so_only_the_bad_batch_fails(store: Store) -> None:
+    counting = Counting(store, poisoned="bad@example.org")
+    group = GroupCommitter(counting, is_transient=is_transient_error)
+    good = [soft_bounce(["fine1@example.org"], AT)], [soft_bounce(["fine2@example.org"], AT)]
+    bad = [hard_bounce(["bad@example.org"], AT)]
+    results = await asyncio.gather(
+        group.commit(good[0], AT), group.commit(bad, AT), group.commit(good[1], AT), return_exceptions=True
+    )
+    assert isinstance(results[1], asyncpg.exceptions.CharacterNotInRepertoireError)
+    assert not isinstance(results[0], BaseException)
+    assert not isinstance(results[2], BaseException)
+    for address in ("fine1@example.org", "fine2@example.org"):
+        view = await store.recipient(address)
+        assert view is not None
+        assert str(view.state.status) == "deferred"
+    assert await store.recipient("bad@example.org") is None
+
+
+async def test_a_transient_failure_reaches_every_caller(store: Store) -> None:
+    class Down:
+        async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+            raise ConnectionRefusedError("down")
+
+    group = GroupCommitter(Down(), is_transient=is_transient_error)
+    results = await asyncio.gather(
+        *(group.commit([hard_bounce([f"t{n}@example.org"], AT)], AT) for n in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, ConnectionRefusedError) for r in results)
+
+
+async def test_a_cancelled_caller_does_not_stop_the_write(store: Store) -> None:
+    group = GroupCommitter(store, is_transient=is_transient_error)
+    waiting = asyncio.create_task(group.commit([hard_bounce(["gone@example.org"], AT)], AT))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    other = await group.commit([hard_bounce(["stay@example.org"], AT)], AT)
+    assert other.new_events >= 0
+    for _ in range(50):
+        if await store.recipient("gone@example.org") is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert await store.recipient("gone@example.org") is not None  # committed anyway: idempotent if seen again
