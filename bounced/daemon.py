@@ -51,6 +51,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 READINESS_TIMEOUT = 3.0
+# How long the scheduler and the gauges get to finish their round once the pollers are done: a
+# round blocked on a lock or on a PostgreSQL that stopped answering must not hold the exit.
+SERVICES_STOP_TIMEOUT = 3.0
 _REGION_IN_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
 
 
@@ -215,8 +218,10 @@ class Daemon:
         self.heartbeats.register("scheduler", scheduler_age, self.clock.now())
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(p.run(self.stop, until_empty=self.once), name=p.name) for p in pollers]
-            group.create_task(scheduler.run(services_stop), name="scheduler")
-            group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges")
+            services = [
+                group.create_task(scheduler.run(services_stop), name="scheduler"),
+                group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges"),
+            ]
             watchdog = group.create_task(self._watchdog(), name="watchdog")
             self.notifier.ready()
             self.notifier.status(f"Polling {len(self.queues)} queue(s) with {len(pollers)} poller(s)")
@@ -225,6 +230,7 @@ class Daemon:
             await self._drain(tasks)
             services_stop.set()
             watchdog.cancel()
+            await _stop_within(services, SERVICES_STOP_TIMEOUT)
         await gate.aclose()
 
     def _pollers(
@@ -340,6 +346,16 @@ class Daemon:
             await self.sqs.depth(url)
 
         return check
+
+
+async def _stop_within(tasks: Sequence[asyncio.Task[None]], seconds: float) -> None:
+    """Wait up to `seconds` for tasks told to stop, then cancel the late ones. Cancelling is safe:
+    a release rolls back whole, and a release not yet announced stays in the outbox."""
+    _, late = await asyncio.wait(tasks, timeout=seconds)
+    for task in late:
+        task.cancel()
+    if late:
+        log.warning("services_cancelled", tasks=sorted(task.get_name() for task in late))
 
 
 async def _sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
