@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -271,3 +271,17 @@ def assert_no_crash(process: BouncedProcess) -> None:
 
 
 ASYNCPG_POOL_FLOOR = "Failed to restore the pool connection floor; retrying"
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], within: float = 30
+) -> Any:
+    """Await `probe()` until `check(value)` holds; fail with the last value."""
+    deadline = time.monotonic() + within
+    value: Any = None
+    while time.monotonic() < deadline:
+        value = await probe()
+        if check(value):
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{probe} gave {value!r} after {within}s")
