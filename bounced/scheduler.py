@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -23,6 +24,10 @@ log = structlog.get_logger("bounced.scheduler")
 
 # Postgres channel on which the store NOTIFYs every release (see bounced/sql/queries.sql).
 RELEASE_BATCH = 100
+# The instance that releases a retry announces it in the same tick. The outbox sweep leaves a release
+# this long to its own instance, and only then sends it (after a crash or a failed send): sweeping
+# fresh releases too made every instance announce the others' releases a second and third time.
+OUTBOX_GRACE = timedelta(seconds=60)
 
 
 class SchedulerObserver(Protocol):
@@ -94,22 +99,29 @@ class RetryScheduler:
             if batch:
                 self._observer.released(len(batch))
                 log.info("retries_released", count=len(batch), retry_ids=[r.id for r in batch])
+                await self._announce(batch)
             if len(batch) < RELEASE_BATCH:
                 break
-        await self.announce()
+        await self.announce(released_before=self._clock.now() - OUTBOX_GRACE)
         return released
 
-    async def announce(self) -> None:
-        """Send the outbox's unannounced releases to the outbound queue (or just mark them when
-        there is none: the NOTIFY and the state change are then the only announcement)."""
+    async def announce(self, released_before: datetime | None = None) -> None:
+        """Sweep the outbox: send the unannounced releases made at or before `released_before` (any,
+        when None) to the outbound queue, or just mark them when there is none (the NOTIFY and the
+        state change are then the only announcement). Two instances sweeping the same old release
+        at once may both send it: consumers de-duplicate on `retry_id`."""
         while True:
-            pending = await self._store.unannounced_releases(RELEASE_BATCH)
+            pending = await self._store.unannounced_releases(RELEASE_BATCH, released_before)
             if not pending:
                 return
-            sent = await self._send(pending)
-            await self._store.mark_announced([r.id for r in sent], self._clock.now())
+            sent = await self._announce(pending)
             if len(sent) < len(pending):
                 return  # the rest go next tick
+
+    async def _announce(self, retries: Sequence[ReleasedRetry]) -> list[ReleasedRetry]:
+        sent = await self._send(retries)
+        await self._store.mark_announced([r.id for r in sent], self._clock.now())
+        return sent
 
     async def _send(self, retries: Sequence[ReleasedRetry]) -> list[ReleasedRetry]:
         if self._sqs is None or self._outbound_url is None:
