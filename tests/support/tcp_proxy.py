@@ -62,6 +62,10 @@ class PausableProxy:
         await self._pause()
         if self._server is not None:
             self._server.close()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _pause(self) -> None:
         self._paused = True
