@@ -219,6 +219,15 @@ def expected_decisions(items: Iterable[Sent]) -> Counter[tuple[str, str]]:
     return Counter((i.kind, i.action) for i in items)
 
 
+def assert_never_overcounted(counted: Counter[tuple[str, str]], items: Iterable[Sent]) -> None:
+    """Counters at most what was sent. (Where PostgreSQL stops mid-commit, a batch it committed but
+    whose reply was cut off comes back as a duplicate: applied once, counted by no one. See
+    docs/guarantees.md, Limits.)"""
+    expected = expected_decisions(items)
+    assert set(counted) <= set(expected), (counted, expected)
+    assert all(counted[key] <= expected[key] for key in counted), (counted, expected)
+
+
 _SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
