@@ -55,6 +55,9 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 READINESS_TIMEOUT = 3.0
 CONNECT_TIMEOUT = 10.0
+# How long the scheduler and the gauges get to finish their round once the pollers are done: a
+# round blocked on a lock or on a PostgreSQL that stopped answering must not hold the exit.
+SERVICES_STOP_TIMEOUT = 3.0
 _REGION_IN_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
 
 
@@ -212,7 +215,9 @@ class Daemon:
 
     async def _supervise(self, store: Store, sqs: SqsQueues, verifier: SnsSignatureVerifier | None) -> None:
         gate = DatabaseGate(store.ping, self.clock)
-        pollers = self._pollers(store, sqs, gate, verifier)
+        # Batches ready at the same moment share one transaction (see bounced/groupcommit.py).
+        committer = GroupCommitter(store, is_transient=is_transient_error)
+        pollers = self._pollers(committer, sqs, gate, verifier)
         services_stop = asyncio.Event()
         scheduler = RetryScheduler(
             store=store,
@@ -226,9 +231,9 @@ class Daemon:
         self.heartbeats.register("scheduler", scheduler_age, self.clock.now())
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(p.run(self.stop, until_empty=self.once), name=p.name) for p in pollers]
-            # Services run until the pollers have drained, then are cancelled: a tick in progress is
-            # one transaction (rolled back) or a best-effort refresh, and waiting for it could mean
-            # waiting on a lock for as long as someone holds it.
+            # Services run until the pollers have drained; then they get SERVICES_STOP_TIMEOUT to end
+            # their round and are cancelled: a round blocked on a lock (or on a PostgreSQL that stopped
+            # answering) must not hold the exit, and cancelling one rolls back a whole transaction.
             services = [
                 group.create_task(scheduler.run(services_stop), name="scheduler"),
                 group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges"),
@@ -236,20 +241,25 @@ class Daemon:
                     retention.run(store, self.clock, self.settings.retention_days, services_stop),
                     name="retention",
                 ),
-                group.create_task(self._watchdog(), name="watchdog"),
             ]
+            watchdog = group.create_task(self._watchdog(), name="watchdog")
             self.notifier.ready()
             self.notifier.status(f"Polling {len(self.queues)} queue(s) with {len(pollers)} poller(s)")
             log.info("daemon_ready", queues=sorted(self.queues), pollers=len(pollers))
             await self._until_stopped(tasks)
             await self._drain(tasks)
             services_stop.set()
-            for task in services:
-                task.cancel()
+            watchdog.cancel()
+            await committer.aclose()
+            await _stop_within(services, SERVICES_STOP_TIMEOUT)
         await gate.aclose()
 
     def _pollers(
-        self, store: Store, sqs: SqsQueues, gate: DatabaseGate, verifier: SnsSignatureVerifier | None
+        self,
+        committer: GroupCommitter,
+        sqs: SqsQueues,
+        gate: DatabaseGate,
+        verifier: SnsSignatureVerifier | None,
     ) -> list[Poller]:
         reader = MessageReader(
             verifier=verifier,
@@ -262,8 +272,6 @@ class Daemon:
             wait_seconds=self.settings.wait_time_seconds,
             visibility_timeout=self.settings.visibility_timeout,
         )
-        # Batches ready at the same moment share one transaction (see bounced/groupcommit.py).
-        committer = GroupCommitter(store, is_transient=is_transient_error)
         pollers = []
         # A poller beats after every receive; one busy with a long batch or waiting for PostgreSQL
         # still beats within a wait plus a visibility timeout.
@@ -369,3 +377,13 @@ class Daemon:
             await self.sqs.depth(url)
 
         return check
+
+
+async def _stop_within(tasks: Sequence[asyncio.Task[None]], seconds: float) -> None:
+    """Wait up to `seconds` for tasks told to stop, then cancel the late ones. Cancelling is safe:
+    a release rolls back whole, and a release not yet announced stays in the outbox."""
+    _, late = await asyncio.wait(tasks, timeout=seconds)
+    for task in late:
+        task.cancel()
+    if late:
+        log.warning("services_cancelled", tasks=sorted(task.get_name() for task in late))

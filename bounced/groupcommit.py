@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -71,6 +72,14 @@ class GroupCommitter:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="group-commit")
         return await waiting.done
+
+    async def aclose(self) -> None:
+        """Stop writing (at shutdown, once the pollers are done): a group still waiting on PostgreSQL
+        is cancelled, which rolls it back; its callers' messages come back to be seen again."""
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._flusher
 
     async def _flush(self) -> None:
         try:

@@ -399,7 +399,10 @@ def is_transient_error(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = str(getattr(exc, "sqlstate", "") or "")
         return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
-    if isinstance(exc, asyncpg.InterfaceError):
-        # A connection closed under us, or a pool closing: the server went away mid-call.
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError):
+        # A connection closed under us, or a pool closing: the server went away mid-call. Or a
+        # pooled connection whose protocol the server's restart left mid-operation ("cannot switch
+        # to state 15; another operation (2) is in progress"): the connection failed, not the
+        # statement, and must not send the batch down the quarantine path.
         return True
     return isinstance(exc, OSError | TimeoutError | ConnectionError)

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from bounced.policy import DEFAULT_POLICY
 from bounced.provision import FeedbackWiring
+from bounced.store import Store
 from tests.support import aws as moto_support
 from tests.support import postgres
 from tests.support.feedback import Aws, aws_clients, wire
+from tests.support.outcomes import migrated_store
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +30,19 @@ async def empty_database(pg_admin_dsn: str) -> AsyncIterator[str]:
     dsn = await postgres.create_database(pg_admin_dsn)
     yield dsn
     await postgres.drop_database(pg_admin_dsn, dsn)
+
+
+@pytest.fixture
+def store_dsn(empty_database: str) -> str:
+    """The DSN of the test's database (migrated once the `store` fixture is used)."""
+    return empty_database
+
+
+@pytest.fixture
+async def store(store_dsn: str) -> AsyncIterator[Store]:
+    """A Store over a freshly migrated database, with no jitter."""
+    async with migrated_store(store_dsn, DEFAULT_POLICY, max_size=10) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="session")

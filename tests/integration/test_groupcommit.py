@@ -96,3 +96,22 @@ async def test_a_cancelled_caller_does_not_stop_the_write(store: Store) -> None:
             break
         await asyncio.sleep(0.05)
     assert await store.recipient("gone@example.org") is not None  # committed anyway: idempotent if seen again
+
+
+async def test_closing_cancels_a_group_stuck_on_the_database(store: Store, store_dsn: str) -> None:
+    blocker = await asyncpg.connect(store_dsn)
+    try:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE recipients IN ACCESS EXCLUSIVE MODE")
+        group = GroupCommitter(store, is_transient=is_transient_error)
+        stuck = asyncio.create_task(group.commit([hard_bounce(["stuck@example.org"], AT)], AT))
+        await asyncio.sleep(0.3)
+        assert not stuck.done()
+        await group.aclose()
+        with pytest.raises(ConnectionAbortedError):
+            await stuck
+        await transaction.rollback()
+    finally:
+        await blocker.close()
+    assert await store.recipient("stuck@example.org") is None  # rolled back

@@ -1,0 +1,49 @@
+"""Hold a PostgreSQL table lock from the test, so the daemon's commit provably waits mid-transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from bounced.queries import sql
+
+# Sessions of this database whose batch commit has written its events and now waits to lock the
+# addresses' rows: the commit is in flight, not committed. (The scheduler's release query waits on
+# the same table; it is not a batch.) pg_locks spans the cluster, and every migrated test database
+# gives `recipients` the same oid: hence the database filter.
+_COMMITS_WAITING = """
+SELECT count(*) FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+WHERE NOT l.granted AND a.datname = current_database() AND a.query = $1
+"""
+
+
+async def commits_waiting(dsn: str) -> int:
+    """How many of the daemon's batch commits wait for the `recipients` lock right now."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(_COMMITS_WAITING, sql("lock_recipients")))
+    finally:
+        await conn.close()
+
+
+class TableLock:
+    """`LOCK TABLE ... IN EXCLUSIVE MODE` in an open transaction: reads pass, writes wait."""
+
+    def __init__(self, conn: Any, transaction: Any) -> None:
+        self._conn = conn
+        self._transaction = transaction
+
+    @classmethod
+    async def take(cls, dsn: str, table: str = "recipients") -> TableLock:
+        conn = await asyncpg.connect(dsn)
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")  # a fixed name from the test
+        return cls(conn, transaction)
+
+    async def release(self) -> None:
+        if self._conn.is_closed():
+            return
+        await self._transaction.rollback()
+        await self._conn.close()
