@@ -86,10 +86,12 @@ def chosen(names: str) -> list[contenders.Contender]:
 
 
 def store_measure(plan: Plan, admin: str) -> report.StoreResult:
-    """COPY of the audit rows, and bounced's Store.commit of the same notifications."""
+    """COPY of the rows bounced writes (audit rows and state rows, into its own migrated tables), and
+    bounced's Store.commit of the same notifications."""
     outcomes = store_bench.outcomes_of(bodies.generate(plan.store_rows, seed=11))
     dsn = database.fresh(admin)
     try:
+        contenders.Bounced().prepare(dsn, {**os.environ, "BOUNCED_DATABASE_URL": dsn})
         copy = asyncio.run(store_bench.copy_rate(dsn, outcomes, plan.store_batch))
     finally:
         database.drop(admin, dsn)
@@ -118,8 +120,8 @@ def explain(plan: Plan, points: list[Point], backlog: list[Point], store: report
             f"rss_last_mb={p.rss_last_mb:.1f} peak_rss_mb={p.peak_rss_mb:.1f}"
         )
     print(
-        f"store: {store.rows} rows, {store.batch} per commit, COPY into an audit-shaped table vs "
-        "bounced Store.commit (audit rows + state upserts)"
+        f"store: {store.rows} notifications, {store.batch} per commit: COPY of the same audit and state "
+        "rows into bounced's own tables vs bounced Store.commit (idempotent insert, locks, state rules)"
     )
 
 

@@ -11,43 +11,57 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from bench import bodies
+from bounced.batch import event_columns, event_rows
 from bounced.classify import classify
-from bounced.model import Applied
+from bounced.model import Action, Applied, Status
 from bounced.parse import parse_body
 from bounced.policy import DEFAULT_POLICY
 from bounced.store import Store
 
 QUEUE = "bounce"
-AUDIT_TABLE = """
-CREATE TABLE copy_events (
-    id bigserial PRIMARY KEY,
-    idempotency_id text NOT NULL,
-    address text,
-    kind text NOT NULL,
-    occurred_at timestamptz NOT NULL,
-    action text NOT NULL,
-    reason text NOT NULL,
-    queue text NOT NULL,
-    sqs_message_id text NOT NULL,
-    payload text NOT NULL
-)
-"""
-COLUMNS = (
-    "idempotency_id",
-    "address",
+# The columns Store.commit writes into `events` (insert_events' $1..$19, then recorded_at).
+EVENT_COLUMNS = (
     "kind",
-    "occurred_at",
     "action",
+    "address",
     "reason",
+    "cause",
+    "bounce_type",
+    "bounce_subtype",
+    "complaint_feedback_type",
+    "complaint_subtype",
+    "delay_type",
+    "dsn_status",
+    "diagnostic_code",
+    "feedback_id",
+    "ses_message_id",
+    "sns_message_id",
     "queue",
     "sqs_message_id",
+    "occurred_at",
     "payload",
+    "recorded_at",
+)
+# The state row of each address (a new address, as in the benchmark's stream).
+RECIPIENT_COLUMNS = (
+    "address",
+    "status",
+    "reason",
+    "kind",
+    "bounce_type",
+    "bounce_subtype",
+    "event_occurred_at",
+    "soft_bounce_streak",
+    "retry_at",
+    "since",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -60,35 +74,57 @@ def outcomes_of(rows: Sequence[bodies.Body]) -> list[Applied]:
     return outcomes
 
 
-def copy_records(outcomes: Sequence[Applied]) -> list[tuple[Any, ...]]:
-    """The audit rows COPY writes: one per decision, the columns bounced's audit row has at least."""
-    return [
-        (
-            applied.notification.idempotency_id or applied.sqs_message_id,
-            decision.address,
-            applied.notification.kind.value,
-            applied.notification.occurred_at,
-            decision.action.value,
-            decision.reason,
-            applied.queue,
-            applied.sqs_message_id,
-            applied.notification.payload,
-        )
-        for applied in outcomes
-        for decision in applied.decisions
-    ]
+def copy_records(
+    outcomes: Sequence[Applied], now: datetime
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows Store.commit writes, for COPY: the audit rows into `events` (the same columns, from the
+    store's own row builder) and a state row per address into `recipients`. The retries a transient
+    bounce schedules are left out, in COPY's favour."""
+    events = [(*values, now) for values in zip(*event_columns(event_rows(outcomes)), strict=True)]
+    states: dict[str, tuple[Any, ...]] = {}
+    for applied in outcomes:
+        n = applied.notification
+        for decision in applied.decisions:
+            if decision.address is None or decision.action is Action.IGNORE:
+                continue
+            status = _STATUS_OF[decision.action]
+            retry_at = n.occurred_at + timedelta(hours=1) if status is Status.DEFERRED else None
+            states[decision.address] = (
+                decision.address,
+                status.value,
+                decision.reason,
+                n.kind.value,
+                n.bounce_type,
+                n.bounce_subtype,
+                n.occurred_at,
+                int(status is Status.DEFERRED),
+                retry_at,
+                now,
+                now,
+                now,
+            )
+    return events, sorted(states.values())
+
+
+_STATUS_OF = {
+    Action.SUPPRESS: Status.SUPPRESSED,
+    Action.RETRY: Status.DEFERRED,
+    Action.REVIEW: Status.REVIEW,
+    Action.CLEAR: Status.ACTIVE,
+}
 
 
 async def copy_rate(dsn: str, outcomes: Sequence[Applied], batch: int) -> float:
-    """Notifications per second COPY commits, one transaction per `batch` notifications."""
+    """Notifications per second COPY commits into bounced's own (migrated) tables, one transaction
+    per `batch` notifications."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(AUDIT_TABLE)
         started = time.perf_counter()
         for start in range(0, len(outcomes), batch):
-            records = copy_records(outcomes[start : start + batch])
+            events, states = copy_records(outcomes[start : start + batch], datetime.now(UTC))
             async with conn.transaction():
-                await conn.copy_records_to_table("copy_events", records=records, columns=COLUMNS)
+                await conn.copy_records_to_table("events", records=events, columns=EVENT_COLUMNS)
+                await conn.copy_records_to_table("recipients", records=states, columns=RECIPIENT_COLUMNS)
         return len(outcomes) / (time.perf_counter() - started)
     finally:
         await conn.close()
