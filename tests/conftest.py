@@ -12,7 +12,7 @@ from bounced.policy import DEFAULT_POLICY
 from bounced.provision import FeedbackWiring
 from bounced.store import Store
 from tests.support import aws as moto_support
-from tests.support import postgres
+from tests.support import postgres, testenv  # noqa: F401 (testenv: read test switches first)
 from tests.support.feedback import Aws, aws_clients, wire
 from tests.support.outcomes import migrated_store
 

@@ -8,7 +8,6 @@ directory removed at the end of the run.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import tempfile
@@ -18,6 +17,8 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from tests.support import testenv
 
 ENV_DSN = "BOUNCED_TEST_DSN"
 
@@ -31,7 +32,7 @@ def with_database(dsn: str, database: str) -> str:
 @contextmanager
 def server_dsn() -> Iterator[str]:
     """An admin DSN of a running server for the whole test session."""
-    given = os.environ.get(ENV_DSN)
+    given = testenv.TEST_DSN
     if given:
         yield given
         return

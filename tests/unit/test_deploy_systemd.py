@@ -3,7 +3,6 @@ consistent with the daemon (notify, watchdog, stop timeout, settings, subcommand
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import testenv
 from tests.unit.deploy_support import ACCEPTED_SETTINGS, assert_commands_exist
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
@@ -26,7 +26,7 @@ LONG_POLL_WAIT = 20  # BOUNCED_WAIT_TIME_SECONDS default
 def systemd_analyze() -> str:
     found = shutil.which("systemd-analyze")
     if found is None:
-        if os.environ.get("BOUNCED_REQUIRE_SYSTEMD_ANALYZE"):
+        if testenv.REQUIRE_SYSTEMD_ANALYZE:
             pytest.fail("systemd-analyze is required here (.ci/run installs it) but missing")
         pytest.skip("systemd-analyze is not installed")
     return found

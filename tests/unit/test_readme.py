@@ -1,6 +1,6 @@
 """The README's configuration table is generated from the settings definitions; this fails on drift.
 
-To regenerate: `BOUNCED_UPDATE_README=1 .venv/bin/pytest tests/unit/test_readme.py`.
+To regenerate: `UPDATE_README=1 .venv/bin/pytest tests/unit/test_readme.py`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def test_configuration_table_matches_the_settings() -> None:
     match = BLOCK.search(text)
     assert match is not None, "README lost its settings markers"
     expected = settings_markdown() + "\n"
-    if os.environ.get("BOUNCED_UPDATE_README") == "1":
+    if os.environ.get("UPDATE_README") == "1":
         README.write_text(text[: match.start(2)] + expected + text[match.end(2) :], encoding="utf-8")
         return
     assert match.group(2) == expected, "README settings table drifted; regenerate it (see module docstring)"
