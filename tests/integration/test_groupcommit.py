@@ -115,3 +115,16 @@ async def test_closing_cancels_a_group_stuck_on_the_database(store: Store, store
     finally:
         await blocker.close()
     assert await store.recipient("stuck@example.org") is None  # rolled back
+
+
+async def test_with_concurrency_groups_commit_side_by_side_and_all_land(store: Store, store_dsn: str) -> None:
+    counting = Counting(store)
+    group = GroupCommitter(counting, is_transient=is_transient_error, concurrency=3)
+    batches = [[hard_bounce([f"c{n}@example.org"], AT)] for n in range(20)]
+    await asyncio.gather(*(group.commit(batch, AT) for batch in batches))
+    assert sum(counting.commits) == 20
+    conn = await asyncpg.connect(store_dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM events") == 20
+    finally:
+        await conn.close()
