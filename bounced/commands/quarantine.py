@@ -97,7 +97,7 @@ def run_list(args: argparse.Namespace) -> int:
     return run_with_store(show)
 
 
-def as_json(item: QuarantineView) -> dict[str, Any]:
+def as_json(item: QuarantineView | QuarantinedMessage) -> dict[str, Any]:
     """One line of `bounced quarantine list --json`."""
     return {
         "id": item.id,
@@ -131,14 +131,7 @@ def shown_json(item: QuarantinedMessage) -> dict[str, Any]:
     """`bounced quarantine show --json`."""
     encoding, text = body_text(item.body)
     return {
-        "id": item.id,
-        "queue": item.queue,
-        "sqs_message_id": item.sqs_message_id,
-        "reason": item.code,
-        "detail": item.detail,
-        "receive_count": item.receive_count,
-        "received_at": iso(item.received_at),
-        "replayed_at": iso(item.replayed_at),
+        **as_json(item),
         "discarded_at": iso(item.discarded_at),
         "body_encoding": encoding,
         "body": text,
