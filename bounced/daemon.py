@@ -26,7 +26,7 @@ import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from bounced import __version__, retention
+from bounced import __version__, retention, signals
 from bounced.aio import sleep_unless_stopped, unless_stopped
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import Rules
@@ -136,6 +136,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._on_signal, signum)
+        for early in signals.held():  # arrived while the process was starting
+            self._on_signal(early)
 
     def _on_signal(self, signum: int) -> None:
         if self._signalled:

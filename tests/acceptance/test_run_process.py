@@ -288,3 +288,14 @@ async def test_a_second_signal_exits_at_once(
         await transaction.rollback()
     finally:
         await blocker.close()
+
+
+def test_a_stop_during_start_up_is_a_clean_stop(tmp_path: Path) -> None:
+    """SIGTERM while the process is still importing and reading its settings: exit 0, not killed."""
+    env = {"BOUNCED_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none", "AWS_REGION": "us-east-1"}
+    env["BOUNCED_BOUNCE_QUEUE_URL"] = "http://127.0.0.1:1/123456789012/q"
+    daemon = BouncedProcess(["run"], env, tmp_path / "early.log")
+    time.sleep(0.15)  # inside start-up: the imports alone take longer
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0, daemon.log_text()
+    assert "stop_requested" in daemon.event_names()
