@@ -31,6 +31,10 @@ MAX_GROUP_OUTCOMES = 100
 # Groups in flight at once. One measured best here (make bench, 16 and 64 pollers): with more, groups
 # are smaller and the round trips per message go up faster than the overlap pays back.
 MAX_CONCURRENT_GROUPS = 1
+# When the last group carried more than one batch (pollers are committing side by side), the next
+# group waits this long for more to join: fewer, larger transactions. A lone poller never waits.
+# make bench, 16 pollers at 15 ms: about 10 % less CPU per notification and 10 % more throughput.
+LINGER_SECONDS = 0.003
 
 
 class Committer(Protocol):
@@ -65,6 +69,7 @@ class GroupCommitter:
         self._concurrency = concurrency
         self._queue: list[_Waiting] = []
         self._flushers: set[asyncio.Task[None]] = set()
+        self._last_group_size = 0
 
     async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
         """Commit one batch (with whatever else is waiting); its summary, or the store's error.
@@ -93,7 +98,11 @@ class GroupCommitter:
         group: list[_Waiting] = []
         try:
             while self._queue:
+                if self._last_group_size > 1:
+                    # Others have been committing alongside: give them a moment to join.
+                    await asyncio.sleep(LINGER_SECONDS)
                 group = self._take_group()
+                self._last_group_size = len(group)
                 await self._commit_group(group)
                 group = []
         except asyncio.CancelledError:
