@@ -112,6 +112,15 @@ async def schema_status(conn: asyncpg.Connection) -> SchemaStatus:
     return SchemaStatus(applied=await applied_versions(conn), known=known)
 
 
+async def migrate_database(dsn: str | None) -> tuple[int, ...]:
+    """Connect to `dsn` (None: libpq's PG* variables), apply pending migrations, disconnect."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
 async def migrate(conn: asyncpg.Connection) -> tuple[int, ...]:
     """Apply pending migrations; return the versions applied by this call. Concurrent callers wait
     for one another on an advisory lock, so each migration runs once. Refuses a database that is

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from bounced.demo.embedded import emulator
+from bounced.migrate import migrate_database
 from bounced.policy import DEFAULT_POLICY
 from bounced.provision import FeedbackWiring
 from bounced.store import Store
@@ -33,6 +35,13 @@ async def empty_database(pg_admin_dsn: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def migrated(empty_database: str) -> str:
+    """A migrated database for one test; its DSN."""
+    await migrate_database(empty_database)
+    return empty_database
+
+
+@pytest.fixture
 def store_dsn(empty_database: str) -> str:
     """The DSN of the test's database (migrated once the `store` fixture is used)."""
     return empty_database
@@ -48,7 +57,7 @@ async def store(store_dsn: str) -> AsyncIterator[Store]:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """The endpoint URL of a moto server on 127.0.0.1 for the whole session."""
-    with moto_support.moto_server() as endpoint:
+    with emulator() as endpoint:  # the demo's own: moto on 127.0.0.1, a free port
         yield endpoint
 
 

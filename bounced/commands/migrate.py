@@ -11,7 +11,7 @@ import asyncpg
 from bounced.cli import EXIT_OK
 from bounced.commands.common import configured_database_url, fail
 from bounced.dsn import redact, scrub
-from bounced.migrate import migrate
+from bounced.migrate import migrate_database
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """Apply migrations; print what was applied."""
     dsn = configured_database_url()
     try:
-        applied = asyncio.run(_migrate(dsn))
+        applied = asyncio.run(migrate_database(dsn))
     except (OSError, TimeoutError) as error:
         return fail(f"cannot reach the database at {redact(dsn)}: {scrub(str(error), dsn)}")
     except (asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError) as error:
@@ -38,11 +38,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("schema is current; nothing to apply")
     return EXIT_OK
-
-
-async def _migrate(dsn: str | None) -> tuple[int, ...]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await migrate(conn)
-    finally:
-        await conn.close()

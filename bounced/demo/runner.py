@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import asyncpg
 from aiobotocore.session import get_session
 
 from bounced.config import load_settings
@@ -29,7 +28,7 @@ from bounced.daemon import Daemon
 from bounced.demo.campaign import Feedback, campaign
 from bounced.demo.embedded import fresh_database
 from bounced.demo.summary import Report, render, serve_help
-from bounced.migrate import migrate
+from bounced.migrate import migrate_database
 from bounced.provision import FeedbackWiring, provision
 from bounced.store import Store
 
@@ -126,7 +125,7 @@ async def run(admin_dsn: str, endpoint: str, options: DemoOptions) -> Report:
         async with fresh_database(admin_dsn) as dsn, AsyncExitStack() as stack:
             sns, sqs = await _clients(stack, endpoint)
             wiring = await provision(sns, sqs, prefix=PREFIX, raw_delivery={"complaint": True})
-            await _migrate(dsn)
+            await migrate_database(dsn)
             env = daemon_environment(dsn, endpoint, http_addr, wiring)
             daemon = Daemon(settings=replace(load_settings(env), retry=DEMO_RETRY), environ=env)
             daemon_task = asyncio.create_task(daemon.run(), name="demo-daemon")
@@ -156,14 +155,6 @@ async def _clients(stack: AsyncExitStack, endpoint: str) -> tuple[Any, Any]:
         session.create_client("sqs", region_name=REGION, endpoint_url=endpoint)
     )
     return sns, sqs
-
-
-async def _migrate(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
 
 
 async def _unless_it_stops(work: Coroutine[Any, Any, Report], daemon_task: asyncio.Task[int]) -> Report:

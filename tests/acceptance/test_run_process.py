@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 
 from bounced import samples
-from bounced.migrate import migrate
 from bounced.provision import FeedbackWiring
 from tests.support.aws import FAKE_CREDENTIALS
 from tests.support.feedback import Aws, unique_id
@@ -20,16 +19,6 @@ from tests.support.process import BouncedProcess
 from tests.support.sdnotify import notify_listener
 
 pytestmark = pytest.mark.acceptance
-
-
-@pytest.fixture
-async def migrated(empty_database: str) -> str:
-    conn = await asyncpg.connect(empty_database)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    return empty_database
 
 
 def daemon_env(

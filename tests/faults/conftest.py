@@ -5,42 +5,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
 
-from bounced.migrate import migrate
+from bounced.migrate import migrate_database
 from bounced.provision import FeedbackWiring
 from tests.support import postgres
-from tests.support.feedback import Aws, aws_clients, wire
+from tests.support.feedback import Aws, wire
 from tests.support.stoppable_postgres import StoppablePostgres, stoppable_postgres
 from tests.support.tcp_proxy import PausableProxy, pausable_proxy
-
-
-@pytest.fixture
-async def aws(aws_env: str) -> AsyncIterator[Aws]:
-    async with aws_clients(aws_env) as clients:
-        yield clients
 
 
 @pytest.fixture
 async def wiring(aws: Aws) -> FeedbackWiring:
     """Topics, queues with DLQs and SNS-wrapped subscriptions (raw bodies go straight on the queues)."""
     return await wire(aws)
-
-
-async def _migrate(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def migrated(empty_database: str) -> str:
-    """A migrated database on the session's (shared) server."""
-    await _migrate(empty_database)
-    return empty_database
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +34,7 @@ async def stoppable_pg(stoppable_server: StoppablePostgres) -> AsyncIterator[tup
     if not stoppable_server.is_running():
         stoppable_server.start()
     dsn = await postgres.create_database(stoppable_server.dsn)
-    await _migrate(dsn)
+    await migrate_database(dsn)
     yield stoppable_server, dsn
     if not stoppable_server.is_running():
         stoppable_server.start()

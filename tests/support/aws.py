@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep botocore from searching the machine for real ones.
@@ -16,18 +12,6 @@ FAKE_CREDENTIALS = {
     "AWS_REGION": REGION,
     "AWS_DEFAULT_REGION": REGION,
 }
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """Start moto on 127.0.0.1 (never its default 0.0.0.0) on a free port; yield its endpoint URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def reset_moto(endpoint: str) -> None:

@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-import asyncpg
-
-from bounced.migrate import migrate
+from bounced.migrate import migrate_database
 from bounced.model import Action, Applied, Decision, Kind, Notification, Quarantined, Recipient
 from bounced.policy import RetryPolicy
 from bounced.store import Store
@@ -89,11 +87,7 @@ def poison(queue: str = "bounce", sqs_message_id: str | None = None) -> Quaranti
 @asynccontextmanager
 async def migrated_store(dsn: str, policy: RetryPolicy, **kwargs: object) -> AsyncIterator[Store]:
     """A Store over a freshly migrated database, closed afterwards."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+    await migrate_database(dsn)
     store = await Store.connect(dsn, policy=policy, jitter=lambda: 0.0, **kwargs)  # type: ignore[arg-type]
     try:
         yield store
