@@ -69,6 +69,9 @@ class GroupCommitter:
         self._concurrency = concurrency
         self._queue: list[_Waiting] = []
         self._flushers: set[asyncio.Task[None]] = set()
+        # Flushers still looping. Counted by the flusher itself, at the moment it leaves its loop: a
+        # task's done-callbacks run a loop iteration later, when a commit may already be waiting.
+        self._flushing = 0
         self._last_group_size = 0
 
     async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
@@ -78,7 +81,8 @@ class GroupCommitter:
         harmless (the store is idempotent and the caller's messages come back to be seen again)."""
         waiting = _Waiting(outcomes, now)
         self._queue.append(waiting)
-        if len(self._flushers) < self._concurrency:
+        if self._flushing < self._concurrency:
+            self._flushing += 1
             flusher = asyncio.create_task(self._flush(), name="group-commit")
             self._flushers.add(flusher)
             flusher.add_done_callback(self._flushers.discard)
@@ -101,6 +105,8 @@ class GroupCommitter:
                 if self._last_group_size > 1:
                     # Others have been committing alongside: give them a moment to join.
                     await asyncio.sleep(LINGER_SECONDS)
+                    if not self._queue:  # another flusher took them meanwhile
+                        break
                 group = self._take_group()
                 self._last_group_size = len(group)
                 await self._commit_group(group)
@@ -110,6 +116,8 @@ class GroupCommitter:
             _fail([*group, *self._queue], ConnectionAbortedError("group commit cancelled"))
             self._queue = []
             raise
+        finally:
+            self._flushing -= 1
 
     def _take_group(self) -> list[_Waiting]:
         group: list[_Waiting] = []

@@ -128,3 +128,13 @@ async def test_with_concurrency_groups_commit_side_by_side_and_all_land(store: S
         assert await conn.fetchval("SELECT count(*) FROM events") == 20
     finally:
         await conn.close()
+
+
+async def test_a_commit_right_after_the_last_group_finished_is_not_stranded(store: Store) -> None:
+    """The flusher of a finished group is still winding down when its caller resumes; a commit made
+    at that very moment must start a new flusher, not wait for one that is ending."""
+    group = GroupCommitter(store, is_transient=is_transient_error)
+    await group.commit([hard_bounce(["first@example.org"], AT)], AT)
+    async with asyncio.timeout(5):
+        await group.commit([hard_bounce(["second@example.org"], AT)], AT)
+    assert await store.recipient("second@example.org") is not None
