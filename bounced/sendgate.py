@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bounced.model import Status
+from bounced import addresses
+from bounced.model import ReadError, Status
 
 MAX_ADDRESSES = 1000  # per POST /v1/recipients/check
-MAX_ADDRESS_LENGTH = 320  # RFC 3696 errata: 64 local + @ + 255 domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +63,13 @@ class StoreSendGate:
 
 
 def normalise_address(raw: str) -> str:
-    """The form addresses are stored in (trimmed, lower-cased); ValueError when it is not an address.
-
-    Deliberately loose: one `@` with something on each side, no spaces or control characters. The
-    gate answers questions; it does not judge RFC 5321 syntax.
-    """
-    address = raw.strip().lower()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain or len(address) > MAX_ADDRESS_LENGTH:
-        raise ValueError("not an e-mail address")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in address):
-        raise ValueError("not an e-mail address")
-    return address
+    """The form addresses are stored in: the parser's own normalisation (bounced.addresses: the
+    addr-spec of `Name <addr>`, lower-cased) after trimming, so a lookup finds exactly what the
+    daemon stored. ValueError when it is not an address (none such is ever stored)."""
+    try:
+        return addresses.normalise_address(raw.strip())
+    except ReadError as exc:
+        raise ValueError(f"not an e-mail address: {exc.detail}") from None
 
 
 def answer_json(address: str, answer: RecipientAnswer | None) -> dict[str, Any]:

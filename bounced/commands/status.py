@@ -9,6 +9,7 @@ from typing import Any
 from bounced.cli import EXIT_NOT_FOUND, EXIT_OK
 from bounced.commands.common import iso, print_json, run_with_store
 from bounced.model import Status
+from bounced.sendgate import normalise_address
 from bounced.store import Store
 from bounced.views import EventView, RecipientView
 
@@ -25,14 +26,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=run)
 
 
-def normalise(address: str) -> str:
-    """The address as the parser stores it: stripped and lower-cased."""
-    return address.strip().lower()
-
-
 def run(args: argparse.Namespace) -> int:
-    """Print the address's state; exit 3 when it is unknown."""
-    address = normalise(args.address)
+    """Print the address's state; exit 3 when it is unknown (a string that is no address never is
+    known: the daemon stores only addresses)."""
+    try:
+        address = normalise_address(args.address)
+    except ValueError as exc:
+        print(f"bounced: no record of this address ({exc})", file=sys.stderr)
+        return EXIT_NOT_FOUND
 
     async def show(store: Store) -> int:
         view = await store.recipient(address)

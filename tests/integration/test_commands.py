@@ -88,6 +88,17 @@ def test_status_text_and_unknown_address(database: str, capsys: pytest.CaptureFi
     assert capsys.readouterr().out == ""
 
 
+def test_status_reads_addresses_as_the_parser_stores_them(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(database)
+    capsys.readouterr()
+    assert main(["status", "A Person <A@Example.com>", "--json"]) == 0
+    assert '"address": "a@example.com"' in capsys.readouterr().out
+    assert main(["status", "not an address"]) == 3  # never stored, so never known
+    assert "no record" in capsys.readouterr().err
+
+
 def test_quarantine_list_json(database: str, capsys: pytest.CaptureFixture[str]) -> None:
     _seed(database)
     capsys.readouterr()

@@ -17,6 +17,7 @@ from bounced.sendgate import RecipientAnswer, answer_json, normalise_address
         ("  a+b@x.io\n", "a+b@x.io"),
         ('"odd@local"@example.com', '"odd@local"@example.com'),
         ("Ünï@bücher.de", "ünï@bücher.de"),
+        ("Jane Doe <Jane@Example.org>", "jane@example.org"),  # the key the parser stores
     ],
 )
 def test_normalise_address(raw: str, expected: str) -> None:
@@ -24,7 +25,17 @@ def test_normalise_address(raw: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "plain", "@example.com", "user@", "a b@example.com", "a\x00@example.com", "a@" + "x" * 320]
+    "raw",
+    [
+        "",
+        "plain",
+        "@example.com",
+        "user@",
+        "a b@example.com",
+        "a\x00@example.com",
+        "a@" + "x" * 320,
+        "a@" + "x" * 253,
+    ],
 )
 def test_normalise_address_rejects(raw: str) -> None:
     with pytest.raises(ValueError, match="not an e-mail address"):
