@@ -151,7 +151,7 @@ class Poller:
     async def run(self, stop: asyncio.Event, *, until_empty: bool = False) -> None:
         """Poll until `stop` is set (or, with `until_empty`, until a long poll comes back empty)."""
         while not stop.is_set():
-            if not await unless_stopped(self._gate.wait_open(), stop):
+            if not self._gate.is_open and not await unless_stopped(self._gate.wait_open(), stop):
                 return
             messages = await unless_stopped(self._receive(), stop)
             if messages is None:
