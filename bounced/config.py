@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bounced.dsn import redact
-
 ENV_PREFIX = "BOUNCED_"
 CONFIG_ENV = "BOUNCED_CONFIG"
 # TOML tables that are not plain settings: read by their own validators.
@@ -382,11 +380,6 @@ def _convert(setting: Setting, name: str, raw: object) -> Any:
         return setting.convert(raw)
     except ValueError as exc:
         raise ConfigError(name, str(exc)) from None
-
-
-def redact_dsn(dsn: str | None) -> str:
-    """A DSN fit for logs and errors: the password replaced by `***`."""
-    return redact(dsn)
 
 
 def settings_help() -> str:

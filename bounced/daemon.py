@@ -31,8 +31,9 @@ from bounced.aio import sleep_unless_stopped, unless_stopped
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import Rules
 from bounced.clock import Clock, SystemClock
-from bounced.config import ConfigError, Settings, redact_dsn
+from bounced.config import ConfigError, Settings
 from bounced.consumer import DatabaseGate, Poller, PollSettings
+from bounced.dsn import redact
 from bounced.groupcommit import GroupCommitter
 from bounced.health import Heartbeats, ReadinessReport, run_checks
 from bounced.http import build_app, parse_listen_address, serve
@@ -173,7 +174,7 @@ class Daemon:
             except Exception as exc:
                 log.warning(
                     "database_unreachable",
-                    dsn=redact_dsn(self.settings.database_url),
+                    dsn=redact(self.settings.database_url),
                     error=type(exc).__name__,
                 )
                 await sleep_unless_stopped(self.clock, backoff, self.stop)

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bounced.commands.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, fail
-from bounced.config import ConfigError, redact_dsn
+from bounced.config import ConfigError
 from bounced.demo import embedded, runner
+from bounced.dsn import redact
 from bounced.logs import configure_logging
 
 
@@ -78,7 +79,7 @@ def handle(args: argparse.Namespace) -> int:
 @contextmanager
 def _server(given: str | None, folder: Path) -> Iterator[str]:
     if given:
-        _say(f"PostgreSQL: a new database on {redact_dsn(given)}, dropped at the end")
+        _say(f"PostgreSQL: a new database on {redact(given)}, dropped at the end")
         yield given
         return
     _say(f"PostgreSQL: embedded (pgserver), data in {folder}/; the demo's database is dropped at the end")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bounced.config import SETTINGS, ConfigError, Settings, load_settings, redact_dsn, settings_markdown
+from bounced.config import SETTINGS, ConfigError, Settings, load_settings, settings_markdown
+from bounced.dsn import redact
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-bounces"
 
@@ -113,8 +114,8 @@ def test_a_dsn_with_a_password_is_never_echoed() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({"BOUNCED_DATABASE_URL": "mysql://u:hunter2@db/x"})
     assert "hunter2" not in str(raised.value)
-    assert redact_dsn("postgresql://u:hunter2@db:5433/x") == "postgresql://u:***@db:5433/x"
-    assert redact_dsn("postgresql://u@db/x") == "postgresql://u@db/x"
+    assert redact("postgresql://u:hunter2@db:5433/x") == "postgresql://u:***@db:5433/x"
+    assert redact("postgresql://u@db/x") == "postgresql://u@db/x"
 
 
 def test_require_queues_names_the_missing_setting() -> None:
