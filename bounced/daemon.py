@@ -115,6 +115,7 @@ class Daemon:
         self.region = aws_region(self.environ, list(self.queues.values()))
         self.store: Store | None = None
         self.sqs: SqsQueues | None = None
+        self._dlq_urls: dict[str, str] = {}
 
     async def run(self) -> int:
         """Run until signalled (or, with `once`, until every queue is drained); return the exit code."""
@@ -340,10 +341,16 @@ class Daemon:
             depth = await sqs.depth(url)
             self.metrics.set_queue_depth(queue, depth.visible, depth.in_flight)
             if depth.dead_letter_queue_arn:
-                dlq = await sqs.depth(await sqs.url_of_arn(depth.dead_letter_queue_arn))
+                dlq = await sqs.depth(await self._url_of(sqs, depth.dead_letter_queue_arn))
                 self.metrics.set_queue_depth(f"{queue}-dlq", dlq.visible, dlq.in_flight)
         self.metrics.set_recipients(await store.recipient_counts())
         self.metrics.set_retries_pending(await store.pending_retry_count())
+
+    async def _url_of(self, sqs: SqsQueues, arn: str) -> str:
+        """A DLQ's URL from its ARN, asked of SQS once per ARN (redrive policies rarely change)."""
+        if arn not in self._dlq_urls:
+            self._dlq_urls[arn] = await sqs.url_of_arn(arn)
+        return self._dlq_urls[arn]
 
     async def _watchdog(self) -> None:
         """WATCHDOG=1 at half of WatchdogSec, withheld while a poller or the scheduler is stale."""
