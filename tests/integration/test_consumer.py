@@ -17,7 +17,7 @@ from bounced.consumer import BatchStore, DatabaseGate, Poller, PollSettings
 from bounced.model import Outcome
 from bounced.provision import FeedbackWiring
 from bounced.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
-from bounced.sqs import SqsQueues
+from bounced.sqs import Message, SqsQueues
 from bounced.store import Store
 from tests.support.feedback import Aws, RecordingObserver, drain, unique_id
 
@@ -336,3 +336,66 @@ async def test_a_database_that_stays_down_leaves_the_batch_and_closes_the_gate(
     assert observer.failures.count("store") == 1
     assert await aws.depth(wiring.queues["bounce"]) == (0, 1)  # still held, comes back after its timeout
     await gate.aclose()
+
+
+class SlowDeleteQueues(SqsQueues):
+    """Real SQS (moto over HTTP) whose deletes take `delay` seconds; records when each call ran."""
+
+    def __init__(self, client: object, delay: float) -> None:
+        super().__init__(client)
+        self._delay = delay
+        self.calls: list[tuple[str, float, float]] = []  # (call, started, ended)
+
+    async def receive(
+        self, queue_url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int
+    ) -> list[Message]:
+        started = asyncio.get_running_loop().time()
+        got = await super().receive(
+            queue_url,
+            max_messages=max_messages,
+            wait_seconds=wait_seconds,
+            visibility_timeout=visibility_timeout,
+        )
+        self.calls.append(("receive", started, asyncio.get_running_loop().time()))
+        return got
+
+    async def delete(self, queue_url: str, messages: Sequence[Message]) -> list[str]:
+        started = asyncio.get_running_loop().time()
+        await asyncio.sleep(self._delay)
+        failed = await super().delete(queue_url, messages)
+        self.calls.append(("delete", started, asyncio.get_running_loop().time()))
+        return failed
+
+
+async def test_the_next_receive_does_not_wait_for_the_last_delete(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    """A committed batch's delete runs while the poller receives the next batch (its effects are
+    already durable), and a poller never ends with a delete still in flight."""
+    for index in range(2):
+        await aws.publish(
+            wiring.topics["bounce"],
+            samples.bounce([f"overlap{index}@example.org"], feedback_id=unique_id("fb")),
+        )
+    queues = SlowDeleteQueues(aws.sqs, delay=1.0)
+    observer = RecordingObserver()
+    poller = Poller(
+        name="poller:bounce:0",
+        queue="bounce",
+        queue_url=wiring.queues["bounce"],
+        sqs=queues,
+        reader=MessageReader(verifier=None),
+        store=store,
+        gate=DatabaseGate(store.ping, SystemClock()),
+        observer=observer,
+        clock=SystemClock(),
+        settings=PollSettings(batch_size=1, wait_seconds=1, visibility_timeout=30),
+    )
+    await poller.run(asyncio.Event(), until_empty=True)
+    deletes = [(start, end) for call, start, end in queues.calls if call == "delete"]
+    receives = [start for call, start, _ in queues.calls if call == "receive"]
+    assert len(deletes) == 2
+    first_delete_start, first_delete_end = deletes[0]
+    assert any(first_delete_start < start < first_delete_end for start in receives)
+    assert observer.deleted_count == 2  # the last delete finished before run() returned
+    await assert_queues_empty(aws, wiring)
