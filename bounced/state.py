@@ -130,25 +130,27 @@ def transition(
     action = event.decision.action
     if action is Action.IGNORE:
         return Transition(state)
-    noted = _note_times(state, event)
+    times = _noted_times(state, event)
     if _is_stale(state, event):
-        return Transition(noted)
+        return Transition(replace(state, **times) if times else state)
     if action is Action.SUPPRESS:
-        return _suppress(noted, event, now)
+        return _suppress(state, times, event, now)
     if action is Action.RETRY:
-        return _retry(noted, event, policy, now, jitter_unit)
+        return _retry(state, times, event, policy=policy, now=now, jitter_unit=jitter_unit)
     if action is Action.REVIEW:
-        return _review(noted, event, now)
-    return _clear(state, noted, event, now)
+        return _review(state, times, event, now)
+    return _clear(state, times, event, now)
 
 
-def _note_times(state: RecipientState, event: Event) -> RecipientState:
+def _noted_times(state: RecipientState, event: Event) -> dict[str, Any]:
+    """The `last_delivery_at` / `last_bounce_at` bookkeeping every non-ignored event makes, as
+    changes to apply with the rest (one `replace` per event: this runs for every event of a batch)."""
     n = event.notification
     if n.kind is Kind.DELIVERY:
-        return replace(state, last_delivery_at=_latest(state.last_delivery_at, n.occurred_at))
+        return {"last_delivery_at": _latest(state.last_delivery_at, n.occurred_at)}
     if n.kind in _BOUNCE_KINDS and event.decision.action is not Action.CLEAR:
-        return replace(state, last_bounce_at=_latest(state.last_bounce_at, n.occurred_at))
-    return state
+        return {"last_bounce_at": _latest(state.last_bounce_at, n.occurred_at)}
+    return {}
 
 
 def _latest(a: datetime | None, b: datetime) -> datetime:
@@ -162,11 +164,21 @@ def _is_stale(state: RecipientState, event: Event) -> bool:
     return state.event_occurred_at is not None and n.occurred_at < state.event_occurred_at
 
 
+def _noted(state: RecipientState, times: dict[str, Any]) -> Transition:
+    """Nothing but the time bookkeeping changes."""
+    return Transition(replace(state, **times) if times else state)
+
+
 def _caused_by(
-    state: RecipientState, event: Event, status: Status, now: datetime, **changes: Any
+    state: RecipientState,
+    times: dict[str, Any],
+    event: Event,
+    status: Status,
+    now: datetime,
+    **changes: Any,
 ) -> RecipientState:
-    """`state` moved to `status` by `event`: the why copied from it, any retry time cleared, and
-    `changes` on top (one `replace`: this runs once per event of every batch)."""
+    """`state` moved to `status` by `event`: the why copied from it, any retry time cleared, the
+    time bookkeeping and `changes` on top, in one `replace`."""
     n = event.notification
     values: dict[str, Any] = {
         "status": status,
@@ -182,6 +194,7 @@ def _caused_by(
         "event_occurred_at": n.occurred_at,
         "retry_at": None,
         "since": now if status is not state.status or state.since is None else state.since,
+        **times,
     }
     values.update(changes)
     return replace(state, **values)
@@ -191,33 +204,45 @@ def _cancel_if_deferred(state: RecipientState) -> tuple[Effect, ...]:
     return (CancelRetries(),) if state.status is Status.DEFERRED else ()
 
 
-def _suppress(state: RecipientState, event: Event, now: datetime) -> Transition:
+def _suppress(state: RecipientState, times: dict[str, Any], event: Event, now: datetime) -> Transition:
     if state.status is Status.SUPPRESSED:
-        return Transition(state)
-    return Transition(_caused_by(state, event, Status.SUPPRESSED, now), _cancel_if_deferred(state))
+        return _noted(state, times)
+    suppressed = _caused_by(state, times, event, Status.SUPPRESSED, now)
+    return Transition(suppressed, _cancel_if_deferred(state))
 
 
 def _retry(
-    state: RecipientState, event: Event, policy: RetryPolicy, now: datetime, jitter_unit: float
+    state: RecipientState,
+    times: dict[str, Any],
+    event: Event,
+    *,
+    policy: RetryPolicy,
+    now: datetime,
+    jitter_unit: float,
 ) -> Transition:
     if state.status is Status.SUPPRESSED:
-        return Transition(state)
+        return _noted(state, times)
     streak = state.soft_bounce_streak + 1
     cause = event.decision.cause or "default"
     wait = None if event.decision.escalate else policy.next_wait(cause, streak, jitter_unit)
     if wait is None:
-        return _escalate(state, event, cause, streak, now)
+        return _escalate(state, times, event, cause=cause, streak=streak, now=now)
     if state.status is Status.REVIEW:
-        return Transition(replace(state, soft_bounce_streak=streak))
+        return Transition(replace(state, soft_bounce_streak=streak, **times))
     n = event.notification
     due_at = n.occurred_at + wait
-    deferred = _caused_by(state, event, Status.DEFERRED, now, soft_bounce_streak=streak, retry_at=due_at)
+    deferred = _caused_by(
+        state, times, event, Status.DEFERRED, now, soft_bounce_streak=streak, retry_at=due_at
+    )
     return Transition(deferred, (ScheduleRetry(cause, streak, due_at, n.ses_message_id, event.event_id),))
 
 
-def _escalate(state: RecipientState, event: Event, cause: str, streak: int, now: datetime) -> Transition:
+def _escalate(
+    state: RecipientState, times: dict[str, Any], event: Event, *, cause: str, streak: int, now: datetime
+) -> Transition:
     suppressed = _caused_by(
         state,
+        times,
         event,
         Status.SUPPRESSED,
         now,
@@ -229,18 +254,18 @@ def _escalate(state: RecipientState, event: Event, cause: str, streak: int, now:
     return Transition(suppressed, (effect,))
 
 
-def _review(state: RecipientState, event: Event, now: datetime) -> Transition:
+def _review(state: RecipientState, times: dict[str, Any], event: Event, now: datetime) -> Transition:
     if state.status is Status.SUPPRESSED:
-        return Transition(state)
-    return Transition(_caused_by(state, event, Status.REVIEW, now), _cancel_if_deferred(state))
+        return _noted(state, times)
+    return Transition(_caused_by(state, times, event, Status.REVIEW, now), _cancel_if_deferred(state))
 
 
-def _clear(before: RecipientState, noted: RecipientState, event: Event, now: datetime) -> Transition:
+def _clear(state: RecipientState, times: dict[str, Any], event: Event, now: datetime) -> Transition:
     occurred = event.notification.occurred_at
-    newer = before.last_bounce_at is None or occurred > before.last_bounce_at
-    if before.event_occurred_at is not None and occurred <= before.event_occurred_at:
+    newer = state.last_bounce_at is None or occurred > state.last_bounce_at
+    if state.event_occurred_at is not None and occurred <= state.event_occurred_at:
         newer = False
-    if noted.status is Status.SUPPRESSED or not newer:
-        return Transition(noted)
-    cleared = _caused_by(noted, event, Status.ACTIVE, now, soft_bounce_streak=0)
-    return Transition(cleared, _cancel_if_deferred(noted))
+    if state.status is Status.SUPPRESSED or not newer:
+        return _noted(state, times)
+    cleared = _caused_by(state, times, event, Status.ACTIVE, now, soft_bounce_streak=0)
+    return Transition(cleared, _cancel_if_deferred(state))
