@@ -10,9 +10,10 @@ exact strings SNS signed, for `bounced.signature`.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, NamedTuple
+
+import orjson
 
 from bounced.model import ReadError, SnsEnvelope
 
@@ -79,11 +80,12 @@ def loads_object(text: str, *, what: str = "body") -> dict[str, Any]:
 
 
 def _loads(text: str, what: str) -> dict[str, Any]:
+    """orjson, for speed: it decodes a notification in about a third of the stdlib's time (the
+    largest single cost of reading one). It is strict where bounced wants strictness: NaN and
+    Infinity, lone surrogates and numbers beyond a double are invalid JSON."""
     try:
-        value = _DECODER.decode(text)
-    except RecursionError:  # unreachable after check_depth; kept so no RecursionError escapes
-        raise ReadError("too_deep", f"{what} nests too deep") from None
-    except ValueError as exc:  # JSONDecodeError, and int() refusing a 5,000-digit number
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise ReadError("invalid_json", f"{what} is not JSON: {_first_line(exc)}") from None
     if not isinstance(value, dict):
         raise ReadError("not_an_object", f"{what} is JSON {type(value).__name__}, not an object")
@@ -172,14 +174,6 @@ def storable(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not standard JSON")
-
-
-# One decoder, built once: `json.loads(text, parse_constant=...)` would build one per call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _first_line(exc: ValueError) -> str:
