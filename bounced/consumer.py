@@ -1,16 +1,14 @@
 """The SQS consumer: long-poll a queue, read each batch, commit its effects, then delete it.
 
-One `Poller` owns at most one batch at a time, so in-flight work is bounded by the number of pollers
-(pollers x 10 messages) and a slow or absent PostgreSQL stops pollers from taking new messages instead
-of letting work pile up in memory.
+One `Poller` holds at most two batches at a time, so in-flight work is bounded by the number of
+pollers (pollers x 20 messages) and a slow or absent PostgreSQL stops pollers from taking new messages
+instead of letting work pile up in memory. The two overlap: while one batch is read, committed and
+deleted, the poller receives the next and starts on it, then waits for the first to finish before it
+receives again. So a poller's cycle is the longer of a receive and a commit, not their sum.
 
 The order of a batch never changes: read every message, commit all outcomes in one transaction, and
 only then DeleteMessageBatch. A crash or a failed commit at any point leaves the messages on the queue;
 they come back after their visibility timeout and, the store being idempotent, change nothing twice.
-
-The delete of a committed batch runs while its poller receives the next one: its effects are already
-durable, so nothing waits on it but the SQS round trip. A poller has at most one delete in flight and
-waits for it before it starts the next, and before it returns.
 """
 
 from __future__ import annotations
@@ -151,25 +149,38 @@ class Poller:
         self._clock = clock
         self._settings = settings
         self._log = log.bind(queue=queue, poller=name)
-        self._deleting: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event, *, until_empty: bool = False) -> None:
-        """Poll until `stop` is set (or, with `until_empty`, until a long poll comes back empty)."""
+        """Poll until `stop` is set (or, with `until_empty`, until a long poll comes back empty).
+        Returns once the batches in hand are done. If it fails or is cancelled (the shutdown
+        deadline), the batches in hand are cancelled, which releases their messages."""
+        in_hand: list[asyncio.Task[None]] = []
         try:
-            while not stop.is_set():
-                if not self._gate.is_open and not await unless_stopped(self._gate.wait_open(), stop):
-                    return
-                messages = await unless_stopped(self._receive(), stop)
-                if messages is None:
-                    return
-                self._observer.polled(self.name, self.queue, len(messages))
-                if messages:
-                    await self._take(messages)
-                elif until_empty:
-                    self._log.info("queue_drained")
-                    return
-        finally:
-            await self._settle_delete()
+            await self._poll(stop, until_empty, in_hand)
+        except BaseException:
+            for task in in_hand:
+                task.cancel()
+            await asyncio.gather(*in_hand, return_exceptions=True)
+            raise
+        for task in in_hand:
+            await task
+
+    async def _poll(self, stop: asyncio.Event, until_empty: bool, in_hand: list[asyncio.Task[None]]) -> None:
+        while not stop.is_set():
+            if not self._gate.is_open and not await unless_stopped(self._gate.wait_open(), stop):
+                return
+            messages = await unless_stopped(self._receive(), stop)
+            if messages is None:
+                return
+            self._observer.polled(self.name, self.queue, len(messages))
+            if messages:
+                in_hand.append(asyncio.create_task(self.handle(messages), name=f"{self.name}-batch"))
+            if len(in_hand) > 1 or (in_hand and not messages):
+                await in_hand[0]  # the older batch: never more than two in hand
+                in_hand.pop(0)
+            if not messages and until_empty:
+                self._log.info("queue_drained")
+                return
 
     async def _receive(self) -> list[Message]:
         try:
@@ -193,33 +204,14 @@ class Poller:
     async def handle(self, messages: Sequence[Message]) -> None:
         """Read, commit and delete one received batch. Cancellation (the shutdown deadline) releases
         the batch's messages at once so another consumer can take them."""
-        await self._take(messages)
-        await self._settle_delete()
-
-    async def _take(self, messages: Sequence[Message]) -> None:
-        """Read and commit one batch, then start its delete and return without waiting for it."""
         try:
             async with self._keep_invisible(messages):
                 done = await self._read_and_commit(messages)
         except asyncio.CancelledError:
             await asyncio.shield(self._release(messages))
             raise
-        await self._settle_delete()
         if done:
-            self._deleting = asyncio.create_task(self._delete(done), name=f"{self.name}-delete")
-
-    async def _settle_delete(self) -> None:
-        """Wait for the delete in flight, if any (its failure, if not transient, is raised here).
-        Shielded: a poller cancelled at the shutdown deadline still finishes deleting what it
-        committed, within the SQS client's timeouts."""
-        deleting = self._deleting
-        if deleting is None:
-            return
-        try:
-            await asyncio.shield(deleting)
-        finally:
-            if deleting.done():
-                self._deleting = None
+            await self._delete(done)
 
     async def _read_and_commit(self, messages: Sequence[Message]) -> list[Message]:
         started = time.perf_counter()

@@ -200,8 +200,8 @@ class Daemon:
     async def _open_sqs(self, stack: AsyncExitStack) -> SqsQueues:
         pollers = self.settings.pollers_per_queue * len(self.queues)
         config = AioConfig(
-            # Each poller may have a receive and a delete in flight at once; the rest is headroom.
-            max_pool_connections=2 * pollers + 8,
+            # A poller may have a receive and the deletes of its two batches in flight at once.
+            max_pool_connections=3 * pollers + 8,
             connect_timeout=5,
             read_timeout=self.settings.wait_time_seconds + 15,
             # tenacity in the consumer is the one retry policy; botocore's own would multiply it.

@@ -395,7 +395,43 @@ async def test_the_next_receive_does_not_wait_for_the_last_delete(
     deletes = [(start, end) for call, start, end in queues.calls if call == "delete"]
     receives = [start for call, start, _ in queues.calls if call == "receive"]
     assert len(deletes) == 2
-    first_delete_start, first_delete_end = deletes[0]
-    assert any(first_delete_start < start < first_delete_end for start in receives)
+    _, first_delete_end = deletes[0]
+    assert receives[1] < first_delete_end
     assert observer.deleted_count == 2  # the last delete finished before run() returned
+    await assert_queues_empty(aws, wiring)
+
+
+async def test_the_next_batch_is_received_while_one_commits(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    """A poller's cycle is the longer of a receive and a commit, not their sum: with commits of 1 s,
+    the second batch is received before the first has committed, and both end applied and deleted."""
+    for index in range(2):
+        await aws.publish(
+            wiring.topics["bounce"],
+            samples.bounce([f"ahead{index}@example.org"], feedback_id=unique_id("fb")),
+        )
+    queues = SlowDeleteQueues(aws.sqs, delay=0.0)
+    slow = SlowStore(store, 1.0)
+    observer = RecordingObserver()
+    poller = Poller(
+        name="poller:bounce:0",
+        queue="bounce",
+        queue_url=wiring.queues["bounce"],
+        sqs=queues,
+        reader=MessageReader(verifier=None),
+        store=slow,
+        gate=DatabaseGate(store.ping, SystemClock()),
+        observer=observer,
+        clock=SystemClock(),
+        settings=PollSettings(batch_size=1, wait_seconds=1, visibility_timeout=30),
+    )
+    await poller.run(asyncio.Event(), until_empty=True)
+    receives = [(start, end) for call, start, end in queues.calls if call == "receive"]
+    first_delete_start = min(start for call, start, _ in queues.calls if call == "delete")
+    assert len(receives) >= 2
+    assert receives[1][1] < first_delete_start  # the second batch was in hand before the first was done
+    assert observer.deleted_count == 2
+    for index in range(2):
+        assert await status_of(store, f"ahead{index}@example.org") == "suppressed"
     await assert_queues_empty(aws, wiring)
