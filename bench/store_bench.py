@@ -25,7 +25,7 @@ from bounced.policy import DEFAULT_POLICY
 from bounced.store import Store
 
 QUEUE = "bounce"
-# The columns Store.commit writes into `events` (insert_events' $1..$19, then recorded_at).
+# The columns Store.commit writes into `events` (write_batch's $1..$19, then recorded_at).
 EVENT_COLUMNS = (
     "kind",
     "action",

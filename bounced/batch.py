@@ -64,8 +64,13 @@ def event_rows(applied: Iterable[Applied]) -> list[EventRow]:
 
 
 def event_columns(rows: Sequence[EventRow]) -> list[list[Any]]:
-    """The arrays $1..$19 of `insert_events`, in its parameter order."""
+    """The arrays $1..$19 of `write_batch`, in its parameter order."""
+    if not rows:
+        return [[] for _ in range(EVENT_COLUMN_COUNT)]
     return [list(column) for column in zip(*(_event_values(row) for row in rows), strict=True)]
+
+
+EVENT_COLUMN_COUNT = 19
 
 
 def _event_values(row: EventRow) -> tuple[Any, ...]:
@@ -91,6 +96,12 @@ def _event_values(row: EventRow) -> tuple[Any, ...]:
         n.occurred_at,
         n.payload or None,
     )
+
+
+def provisional_ids(count: int) -> list[int]:
+    """The ids a batch gives its `count` new audit rows before they exist: negative (real ids are
+    positive) and ascending in row order, as the real ones will be; `write_batch` swaps them."""
+    return list(range(-count, 0))
 
 
 def quarantine_columns(items: Sequence[Quarantined]) -> list[list[Any]]:
@@ -120,7 +131,7 @@ _WRITTEN_STATE_FIELDS = [name for name in _STATE_FIELDS if name != "address"]
 
 
 def state_columns(rows: Sequence[tuple[RecipientState, bool]], now: datetime) -> list[list[Any]]:
-    """The arrays $9..$29 of `write_state` for (state, is new) rows, in address order."""
+    """The arrays $30..$50 of `write_batch` for (state, is new) rows, in address order."""
     ordered = sorted(rows, key=lambda row: row[0].address)
     columns: list[list[Any]] = [[state.address for state, _ in ordered]]
     columns += [[getattr(state, name) for state, _ in ordered] for name in _WRITTEN_STATE_FIELDS]
@@ -143,7 +154,7 @@ class RetryRow:
 
 
 def retry_columns(rows: Sequence[RetryRow]) -> list[list[Any]]:
-    """The arrays $2..$8 of `write_state`."""
+    """The arrays $23..$29 of `write_batch`."""
     return [
         [r.address for r in rows],
         [r.effect.ses_message_id for r in rows],

@@ -24,6 +24,7 @@ from bounced.batch import (
     SummaryBuilder,
     event_columns,
     event_rows,
+    provisional_ids,
     quarantine_columns,
     retry_columns,
     state_columns,
@@ -61,9 +62,9 @@ class Override:
     after: RecipientState | None
 
 
-# Two batches creating the same new address at once is rare (different notifications for one
-# unseen address in flight together); the loser rolls back and runs again against the new row.
-_NEW_ROW_RACE_RETRIES = 5
+# A locked write still conflicts when another transaction creates an address it saw as new, or
+# records one of its audit rows first; both are rare, and the loser runs again against the new rows.
+_CONFLICT_RETRIES = 5
 
 RETRY_RELEASED_CHANNEL = "bounced_retry_released"
 """The Postgres NOTIFY channel of released retries: one JSON object per retry with `id`, `address`,
@@ -129,22 +130,54 @@ class Store:
     # -- the consumer's side -------------------------------------------------------------------
 
     async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
-        """Write a received batch in one transaction; see the module docstring. Idempotent: committing
-        the same outcomes again changes nothing and the summary counts nothing."""
+        """Write a received batch atomically; see the module docstring. Idempotent: committing the
+        same outcomes again changes nothing and the summary counts nothing."""
         applied = [o for o in outcomes if isinstance(o, Applied)]
         quarantined = [o for o in outcomes if isinstance(o, Quarantined)]
-        rows = event_rows(applied)
-        for _ in range(_NEW_ROW_RACE_RETRIES):
-            summary = SummaryBuilder()
+        rows, duplicates = _distinct(event_rows(applied))
+        if not quarantined:
+            summary = await self._commit_unlocked(rows, duplicates, now)
+            if summary is not None:
+                return summary
+        for _ in range(_CONFLICT_RETRIES):
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    await self._insert_quarantine(conn, quarantined, now, summary)
-                    fresh = await self._insert_events(conn, rows, now, summary)
-                    await self._apply_state(conn, fresh, now, summary)
-            except _NewRowRaceError:
+                return await self._commit_locked(quarantined, rows, duplicates, now)
+            except _WriteConflictError:
                 continue
-            return summary.build()
-        raise RuntimeError(f"gave up after {_NEW_ROW_RACE_RETRIES} races creating the same new addresses")
+        raise RuntimeError(f"gave up after {_CONFLICT_RETRIES} conflicts writing the same addresses")
+
+    async def _commit_unlocked(
+        self, rows: list[EventRow], duplicates: int, now: datetime
+    ) -> CommitSummary | None:
+        """The common case in two round trips and no explicit transaction: read the state rows, run
+        the rules as if every audit row were new, and write it all in one statement that refuses
+        (None) when the read has gone stale or a row was recorded before."""
+        summary = SummaryBuilder(duplicates=duplicates)
+        async with self._pool.acquire() as conn:
+            work = _work_of(rows, summary)
+            existing = await self._read_states(conn, sorted(work), lock=False)
+            try:
+                await self._write(conn, rows, work, existing, now=now, summary=summary)
+            except _WriteConflictError:
+                return None
+        return summary.build()
+
+    async def _commit_locked(
+        self, quarantined: list[Quarantined], rows: list[EventRow], duplicates: int, now: datetime
+    ) -> CommitSummary:
+        """One transaction with the state rows locked in address order: quarantine rows, then the
+        audit rows not recorded before, and their effects."""
+        summary = SummaryBuilder(duplicates=duplicates)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._insert_quarantine(conn, quarantined, now, summary)
+                fresh = await self._unrecorded(conn, rows, summary)
+                work = _work_of(fresh, summary)
+                existing = await self._read_states(conn, sorted(work), lock=True)
+                await self._write(conn, fresh, work, existing, now=now, summary=summary)
+        except asyncpg.DeadlockDetectedError as exc:  # a writer outside bounced's lock order
+            raise _WriteConflictError from exc
+        return summary.build()
 
     async def _insert_quarantine(
         self, conn: Any, items: Sequence[Quarantined], now: datetime, summary: SummaryBuilder
@@ -154,41 +187,51 @@ class Store:
         for row in await conn.fetch(sql("insert_quarantine"), *quarantine_columns(items), now):
             summary.quarantined[(row["queue"], row["code"])] += 1
 
-    async def _insert_events(
-        self, conn: Any, rows: list[EventRow], now: datetime, summary: SummaryBuilder
-    ) -> list[tuple[EventRow, int]]:
-        """Insert audit rows; return the new ones with their ids (first of any in-batch duplicates)."""
+    @staticmethod
+    async def _unrecorded(conn: Any, rows: list[EventRow], summary: SummaryBuilder) -> list[EventRow]:
+        """The rows whose audit rows are not recorded yet (the others count as duplicates)."""
         if not rows:
             return []
-        inserted = await conn.fetch(sql("insert_events"), *event_columns(rows), now)
-        ids = {(r["kind"], r["idem"], r["address"] or ""): r["id"] for r in inserted}
-        fresh = []
-        for row in rows:
-            event_id = ids.pop(row.key, None)
-            if event_id is None:
-                summary.duplicates += 1
-                continue
-            summary.fresh_row(row)
-            fresh.append((row, event_id))
+        keys = [list(column) for column in zip(*(row.key for row in rows), strict=True)]
+        recorded = {tuple(r) for r in await conn.fetch(sql("recorded_event_keys"), *keys)}
+        fresh = [row for row in rows if row.key not in recorded]
+        summary.duplicates += len(rows) - len(fresh)
         return fresh
 
-    async def _apply_state(
-        self, conn: Any, fresh: list[tuple[EventRow, int]], now: datetime, summary: SummaryBuilder
+    @staticmethod
+    async def _read_states(conn: Any, addresses: list[str], *, lock: bool) -> dict[str, _ReadState]:
+        if not addresses:
+            return {}
+        records = await conn.fetch(sql("lock_recipients" if lock else "read_recipients"), addresses)
+        return {r["address"]: _ReadState(state_from_record(r), r["row_version"]) for r in records}
+
+    async def _write(
+        self,
+        conn: Any,
+        rows: list[EventRow],
+        work: dict[str, _AddressWork],
+        existing: dict[str, _ReadState],
+        *,
+        now: datetime,
+        summary: SummaryBuilder,
     ) -> None:
-        work: dict[str, _AddressWork] = defaultdict(_AddressWork)
-        for row, event_id in fresh:
-            if row.decision.address and row.decision.action is not Action.IGNORE:
-                work[row.decision.address].events.append(row.event(event_id))
-        if not work:
+        """Run the rules over `work` from the states read, then write the batch (`write_batch`);
+        `_WriteConflictError` when the database no longer matches the read."""
+        for address in sorted(work):
+            read = existing.get(address)
+            self._run_rules(work[address], read.state if read else None, now, summary)
+        if not rows:
             return
-        addresses = sorted(work)
-        # Existing rows are locked in address order; missing ones are inserted (also in address
-        # order) by write_state, which reports a row someone else created meanwhile.
-        records = await conn.fetch(sql("lock_recipients"), addresses)
-        existing = {record["address"]: state_from_record(record) for record in records}
-        for address in addresses:
-            self._run_rules(work[address], existing.get(address), now, summary)
-        await self._write_state(conn, work, existing, now)
+        cancel = sorted(a for a, w in work.items() if w.touched_retries and a in existing)
+        retry_rows = [RetryRow(a, w.pending, w.pending.due_at) for a, w in work.items() if w.pending]
+        retry_rows += [RetryRow(a, e, now) for a, w in work.items() for e in w.escalations]
+        states = [(w.state, a not in existing) for a, w in work.items() if w.changed and w.state is not None]
+        await _write_batch(
+            conn,
+            [*event_columns(rows), provisional_ids(len(rows)), now, cancel, *retry_columns(retry_rows)],
+            state_columns(states, now),
+            existing,
+        )
 
     def _run_rules(
         self, work: _AddressWork, before: RecipientState | None, now: datetime, summary: SummaryBuilder
@@ -203,21 +246,6 @@ class Store:
         work.changed = state != before
         if state is not None and (before is None or state.status is not before.status):
             summary.status_changes[state.status.value] += 1
-
-    async def _write_state(
-        self, conn: Any, work: dict[str, _AddressWork], existing: dict[str, RecipientState], now: datetime
-    ) -> None:
-        cancel = sorted(a for a, w in work.items() if w.touched_retries and a in existing)
-        retry_rows = [RetryRow(a, w.pending, w.pending.due_at) for a, w in work.items() if w.pending]
-        retry_rows += [RetryRow(a, e, now) for a, w in work.items() for e in w.escalations]
-        states = [(w.state, a not in existing) for a, w in work.items() if w.changed and w.state is not None]
-        if not (cancel or retry_rows or states):
-            return
-        counts = await conn.fetchrow(
-            sql("write_state"), cancel, *retry_columns(retry_rows), *state_columns(states, now), now
-        )
-        if counts["inserted"] != sum(1 for _, is_new in states if is_new):
-            raise _NewRowRaceError
 
     # -- the scheduler's side ------------------------------------------------------------------
 
@@ -297,21 +325,21 @@ class Store:
         """A person's change to one address, in one transaction: lock its row, let `decide` (pure,
         see `bounced.manual`) make the new state from the current one, and when it does, record a
         manual event with `actor` and `note`, cancel pending retries and write the state."""
-        for _ in range(_NEW_ROW_RACE_RETRIES):
+        for _ in range(_CONFLICT_RETRIES):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     return await self._override(
                         conn, address, decide, action=action, actor=actor, note=note, now=now
                     )
-            except _NewRowRaceError:
+            except _WriteConflictError:
                 continue
-        raise RuntimeError(f"gave up after {_NEW_ROW_RACE_RETRIES} races creating {address!r}")
+        raise RuntimeError(f"gave up after {_CONFLICT_RETRIES} conflicts writing {address!r}")
 
     async def _override(
         self, conn: Any, address: str, decide: Decide, *, action: Action, actor: str, note: str, now: datetime
     ) -> Override:
-        records = await conn.fetch(sql("lock_recipients"), [address])
-        before = state_from_record(records[0]) if records else None
+        existing = await self._read_states(conn, [address], lock=True)
+        before = existing[address].state if address in existing else None
         after = decide(before)
         if after is None:
             return Override(before, None)
@@ -320,15 +348,12 @@ class Store:
         )
         after = replace(after, event_id=event_id)
         cancel = [address] if before is not None else []
-        counts = await conn.fetchrow(
-            sql("write_state"),
-            cancel,
-            *retry_columns([]),
-            *state_columns([(after, before is None)], now),
-            now,
+        await _write_batch(
+            conn,
+            [*event_columns([]), [], now, cancel, *retry_columns([])],
+            state_columns([(after, before is None)], now),
+            existing,
         )
-        if before is None and counts["inserted"] != 1:
-            raise _NewRowRaceError
         return Override(before, after)
 
     async def quarantined(self, quarantine_id: int) -> QuarantinedMessage | None:
@@ -383,8 +408,47 @@ def _fold_effect(
         work.pending = None
 
 
-class _NewRowRaceError(Exception):
-    """Another transaction created an address this one thought new: roll back and run again."""
+class _WriteConflictError(Exception):
+    """The database no longer matches what a write was computed from: run it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadState:
+    """A state row as read, with its row version (`write_batch` checks it has not changed)."""
+
+    state: RecipientState
+    version: str
+
+
+def _distinct(rows: list[EventRow]) -> tuple[list[EventRow], int]:
+    """The rows with the first of each idempotency key (rows come sorted by key), and how many
+    repeated one (a notification twice in one batch)."""
+    kept = [row for i, row in enumerate(rows) if i == 0 or row.key != rows[i - 1].key]
+    return kept, len(rows) - len(kept)
+
+
+def _work_of(rows: list[EventRow], summary: SummaryBuilder) -> dict[str, _AddressWork]:
+    """Each address's events among `rows`, numbered with provisional ids, and the rows counted as
+    new in `summary`."""
+    work: dict[str, _AddressWork] = defaultdict(_AddressWork)
+    for row, event_id in zip(rows, provisional_ids(len(rows)), strict=True):
+        summary.fresh_row(row)
+        if row.decision.address and row.decision.action is not Action.IGNORE:
+            work[row.decision.address].events.append(row.event(event_id))
+    return work
+
+
+async def _write_batch(
+    conn: Any, head: list[Any], states: list[list[Any]], read: dict[str, _ReadState]
+) -> None:
+    """Run `write_batch`: `head` is $1..$29, `states` $30..$50; `read` gives $51, $52."""
+    addresses = sorted(read)
+    try:
+        await conn.fetchrow(
+            sql("write_batch"), *head, *states, addresses, [read[a].version for a in addresses]
+        )
+    except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError) as exc:
+        raise _WriteConflictError from exc
 
 
 # SQLSTATE classes that say "the server or the connection failed, not your statement":

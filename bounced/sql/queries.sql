@@ -46,74 +46,114 @@ ORDER BY t.ord
 ON CONFLICT DO NOTHING
 RETURNING id, queue, code;
 
--- name: insert_events
--- Record notifications per recipient; a row already recorded is skipped. Returns the new rows with
--- their idempotency key parts. $1 kind[], $2 action[], $3 address[], $4 reason[], $5 cause[],
--- $6 bounce_type[], $7 bounce_subtype[], $8 complaint_feedback_type[], $9 complaint_subtype[],
--- $10 delay_type[], $11 dsn_status[], $12 diagnostic_code[], $13 feedback_id[],
--- $14 ses_message_id[], $15 sns_message_id[], $16 queue[], $17 sqs_message_id[], $18 occurred_at[],
--- $19 payload[], $20 recorded_at (now).
-INSERT INTO events (
-    kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
-    complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
-    sns_message_id, queue, sqs_message_id, occurred_at, payload, recorded_at
-)
-SELECT t.kind, t.action, t.address, t.reason, t.cause, t.bounce_type, t.bounce_subtype,
-    t.complaint_feedback_type, t.complaint_subtype, t.delay_type, t.dsn_status, t.diagnostic_code,
-    t.feedback_id, t.ses_message_id, t.sns_message_id, t.queue, t.sqs_message_id, t.occurred_at,
-    t.payload, $20
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-    $16::text[], $17::text[], $18::timestamptz[], $19::text[]
-) WITH ORDINALITY AS t(
-    kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
-    complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
-    sns_message_id, queue, sqs_message_id, occurred_at, payload, ord
-)
-ORDER BY t.ord
-ON CONFLICT DO NOTHING
-RETURNING id, kind, address, coalesce(feedback_id, ses_message_id, sns_message_id, sqs_message_id) AS idem;
+-- name: recorded_event_keys
+-- Which of a batch's audit rows are recorded already (redeliveries): their idempotency keys.
+-- $1 kind[], $2 idem[], $3 address[] ('' for none), as `EventRow.key` computes them.
+SELECT e.kind, coalesce(feedback_id, ses_message_id, sns_message_id, sqs_message_id) AS idem,
+    coalesce(e.address, '') AS address
+FROM unnest($1::text[], $2::text[], $3::text[]) AS k(kind, idem, address)
+JOIN events AS e ON e.kind = k.kind
+    AND coalesce(e.feedback_id, e.ses_message_id, e.sns_message_id, e.sqs_message_id, 'event:' || e.id::text) = k.idem
+    AND coalesce(e.address, '') = k.address;
+
+-- name: read_recipients
+-- The state rows of a batch's addresses, each with its row version (xmin), without locking them:
+-- `write_batch` refuses to write if any of them changed since. $1 address[].
+SELECT *, xmin::text AS row_version FROM recipients WHERE address = ANY($1::text[]);
 
 -- name: lock_recipients
--- Lock the existing state rows of a batch's addresses in address order and read them (concurrent
--- batches over the same addresses queue up in one order: no deadlock, no lost update).
--- $1 address[].
-SELECT * FROM recipients WHERE address = ANY($1::text[]) ORDER BY address FOR UPDATE;
+-- Lock the existing state rows of a batch's addresses in address order and read them, with their
+-- row versions (concurrent batches over the same addresses queue up in one order: no deadlock, no
+-- lost update). $1 address[].
+SELECT *, xmin::text AS row_version FROM recipients
+WHERE address = ANY($1::text[]) ORDER BY address FOR UPDATE;
 
--- name: write_state
--- One round trip for a batch's effects: cancel the pending retries of $1, schedule retries
--- ($2..$8), update the locked rows and insert the new ones ($9..$28, $29 true for a new row, in
--- address order). A new row someone else inserted meanwhile is not overwritten: the counts tell
--- the caller to retry the transaction. $30 now.
--- Arrays: $2 address, $3 ses_message_id, $4 event_id, $5 cause, $6 attempt, $7 due_at, $8 state;
--- $9 address, $10 status, $11 reason, $12 kind, $13 bounce_type, $14 bounce_subtype,
--- $15 complaint_feedback_type, $16 diagnostic_code, $17 event_id, $18 event_ses_message_id,
--- $19 event_feedback_id, $20 event_occurred_at, $21 soft_bounce_streak, $22 retry_at,
--- $23 escalated, $24 escalated_after_attempts, $25 last_bounce_at, $26 last_delivery_at, $27 since,
--- $28 created_at.
-WITH cancelled AS (
-    UPDATE retries SET state = 'cancelled', cancelled_at = $30
-    WHERE address = ANY($1::text[]) AND state = 'pending'
+-- name: write_batch
+-- One statement for all of a batch's writes: record its audit rows, cancel and schedule retries,
+-- update and insert state rows. It was computed from rows read earlier; when the database no
+-- longer matches that read (an audit row already recorded, a state row changed or deleted since
+-- it was read, a new row created meanwhile) it raises SQLSTATE 40001 and writes nothing.
+-- Event ids a batch gives its own new audit rows before they exist are negative ("provisional");
+-- the statement replaces them with the ids the rows get.
+-- $1..$19 audit rows as insert columns (kind, action, address, reason, cause, bounce_type,
+-- bounce_subtype, complaint_feedback_type, complaint_subtype, delay_type, dsn_status,
+-- diagnostic_code, feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id,
+-- occurred_at, payload), $20 their provisional ids; $21 now.
+-- $22 addresses whose pending retries are cancelled.
+-- Retries: $23 address, $24 ses_message_id, $25 event_id, $26 cause, $27 attempt, $28 due_at,
+-- $29 state.
+-- State rows, in address order: $30 address, $31 status, $32 reason, $33 kind, $34 bounce_type,
+-- $35 bounce_subtype, $36 complaint_feedback_type, $37 diagnostic_code, $38 event_id,
+-- $39 event_ses_message_id, $40 event_feedback_id, $41 event_occurred_at, $42 soft_bounce_streak,
+-- $43 retry_at, $44 escalated, $45 escalated_after_attempts, $46 last_bounce_at,
+-- $47 last_delivery_at, $48 since, $49 created_at, $50 is_new.
+-- The read it was computed from: $51 address[], $52 row_version[] of every row read.
+WITH input AS (
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+        $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+        $16::text[], $17::text[], $18::timestamptz[], $19::text[], $20::bigint[]
+    ) WITH ORDINALITY AS t(
+        kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
+        complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
+        sns_message_id, queue, sqs_message_id, occurred_at, payload, provisional_id, ord
+    )
+), read_rows AS (
+    SELECT * FROM unnest($51::text[], $52::text[]) AS v(address, row_version)
+), locked AS (
+    -- The state rows read, locked in address order before anything is written (every writer
+    -- takes these locks first and in this order: no deadlock), at their latest versions.
+    SELECT r.address, r.xmin::text AS row_version FROM recipients AS r
+    WHERE r.address = ANY($51::text[]) ORDER BY r.address FOR UPDATE
+), unchanged AS (
+    SELECT count(*) AS n FROM locked JOIN read_rows AS v ON v.address = locked.address
+    WHERE locked.row_version = v.row_version
+), recorded AS (
+    INSERT INTO events (
+        kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
+        complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
+        sns_message_id, queue, sqs_message_id, occurred_at, payload, recorded_at
+    )
+    SELECT kind, action, address, reason, cause, bounce_type, bounce_subtype,
+        complaint_feedback_type, complaint_subtype, delay_type, dsn_status, diagnostic_code,
+        feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id, occurred_at, payload, $21
+    FROM input
+    WHERE (SELECT count(*) FROM locked) >= 0  -- the row locks first
+    ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING id, kind, coalesce(address, '') AS address,
+        coalesce(feedback_id, ses_message_id, sns_message_id, sqs_message_id) AS idem
+), event_ids AS (
+    SELECT i.provisional_id, r.id
+    FROM input AS i JOIN recorded AS r ON r.kind = i.kind AND r.address = coalesce(i.address, '')
+        AND r.idem = coalesce(i.feedback_id, i.ses_message_id, i.sns_message_id, i.sqs_message_id)
+), cancelled AS (
+    UPDATE retries SET state = 'cancelled', cancelled_at = $21
+    WHERE address = ANY($22::text[]) AND state = 'pending' AND (SELECT count(*) FROM locked) >= 0
     RETURNING id
 ), scheduled AS (
     INSERT INTO retries (address, ses_message_id, event_id, cause, attempt, due_at, state, created_at)
-    SELECT t.address, t.ses_message_id, t.event_id, t.cause, t.attempt, t.due_at, t.state, $30
-    FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::timestamptz[], $8::text[])
+    SELECT t.address, t.ses_message_id, coalesce(e.id, t.event_id), t.cause, t.attempt, t.due_at,
+        t.state, $21
+    FROM unnest($23::text[], $24::text[], $25::bigint[], $26::text[], $27::int[], $28::timestamptz[], $29::text[])
         AS t(address, ses_message_id, event_id, cause, attempt, due_at, state)
+    LEFT JOIN event_ids AS e ON e.provisional_id = t.event_id
     RETURNING id
 ), u AS (
-    SELECT * FROM unnest(
-        $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-        $16::text[], $17::bigint[], $18::text[], $19::text[], $20::timestamptz[], $21::int[],
-        $22::timestamptz[], $23::bool[], $24::int[], $25::timestamptz[], $26::timestamptz[],
-        $27::timestamptz[], $28::timestamptz[], $29::bool[]
-    ) WITH ORDINALITY AS u(
+    SELECT s.*, coalesce(e.id, s.given_event_id) AS event_id, v.row_version
+    FROM unnest(
+        $30::text[], $31::text[], $32::text[], $33::text[], $34::text[], $35::text[], $36::text[],
+        $37::text[], $38::bigint[], $39::text[], $40::text[], $41::timestamptz[], $42::int[],
+        $43::timestamptz[], $44::bool[], $45::int[], $46::timestamptz[], $47::timestamptz[],
+        $48::timestamptz[], $49::timestamptz[], $50::bool[]
+    ) WITH ORDINALITY AS s(
         address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
-        diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
+        diagnostic_code, given_event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
         soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
         last_delivery_at, since, created_at, is_new, ord
     )
+    LEFT JOIN event_ids AS e ON e.provisional_id = s.given_event_id
+    LEFT JOIN read_rows AS v ON v.address = s.address
 ), updated AS (
     UPDATE recipients AS r SET
         status = u.status, reason = u.reason, kind = u.kind, bounce_type = u.bounce_type,
@@ -123,9 +163,10 @@ WITH cancelled AS (
         event_occurred_at = u.event_occurred_at, soft_bounce_streak = u.soft_bounce_streak,
         retry_at = u.retry_at, escalated = u.escalated,
         escalated_after_attempts = u.escalated_after_attempts, last_bounce_at = u.last_bounce_at,
-        last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $30
+        last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $21
     FROM u
-    WHERE r.address = u.address AND NOT u.is_new
+    WHERE r.address = u.address AND NOT u.is_new AND r.xmin::text = u.row_version
+        AND (SELECT count(*) FROM locked) >= 0
     RETURNING r.address
 ), inserted AS (
     INSERT INTO recipients (
@@ -137,13 +178,20 @@ WITH cancelled AS (
     SELECT address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
         diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
         soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
-        last_delivery_at, since, created_at, $30
+        last_delivery_at, since, created_at, $21
     FROM u WHERE u.is_new
     ORDER BY u.ord
     ON CONFLICT (address) DO NOTHING
     RETURNING address
 )
-SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM updated) AS updated,
+SELECT CASE
+        WHEN (SELECT count(*) FROM recorded) <> (SELECT count(*) FROM input)
+            OR (SELECT n FROM unchanged) <> cardinality($51::text[])
+            OR (SELECT count(*) FROM updated) <> (SELECT count(*) FROM u WHERE NOT u.is_new)
+            OR (SELECT count(*) FROM inserted) <> (SELECT count(*) FROM u WHERE u.is_new)
+        THEN bounced_write_conflict()
+        ELSE true
+    END AS written,
     (SELECT count(*) FROM scheduled) AS scheduled, (SELECT count(*) FROM cancelled) AS cancelled;
 
 -- name: release_due_retries

@@ -7,10 +7,13 @@ import json
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 import asyncpg
 import pytest
 
+from bounced import manual
 from bounced.model import Action, Applied, Kind, Outcome, Status
 from bounced.policy import DEFAULT_POLICY, RetryPolicy
 from bounced.store import RETRY_RELEASED_CHANNEL, Store
@@ -320,3 +323,36 @@ async def test_releases_racing_commits_on_the_same_addresses_never_deadlock(empt
             assert view.state.soft_bounce_streak == 15
         assert len(released) == len(set(released)) > 0
         assert await store.pending_retry_count() <= len(addresses)
+
+
+class RacedStore(Store):
+    """A store whose first unlocked read is followed, before its write, by a person suppressing
+    the address through another connection: the race `write_batch`'s version check exists for."""
+
+    raced = False
+
+    async def _read_states(self, conn: Any, addresses: list[str], *, lock: bool) -> Any:
+        states = await super()._read_states(conn, addresses, lock=lock)
+        if not lock and not self.raced:
+            self.raced = True
+            decide = partial(manual.suppressed, address=addresses[0], now=T0 + H)
+            await self.override(
+                addresses[0], decide, action=Action.SUPPRESS, actor="ann", note="asked", now=T0 + H
+            )
+        return states
+
+
+async def test_a_write_computed_from_a_stale_read_is_refused_and_run_again(empty_database: str) -> None:
+    """The soft bounce was decided on an active row that a person suppressed meanwhile: the
+    unlocked write must not overwrite the suppression with a deferral (a lost update). It is
+    refused, written again under row locks against the suppressed row, and recorded once."""
+    async with migrated_store(empty_database, DEFAULT_POLICY, max_size=4) as plain:
+        await plain.commit([delivery([A], T0)], now=T0)
+    async with migrated_store(empty_database, DEFAULT_POLICY, max_size=4) as store:
+        raced = RacedStore(store._pool, DEFAULT_POLICY, lambda: 0.0)
+        summary = await raced.commit([soft_bounce([A], T0 + 2 * H)], now=T0 + 2 * H)
+        assert raced.raced
+        assert summary.new_events == 1
+        assert await _status(store, A) is Status.SUPPRESSED
+        assert await store.pending_retry_count() == 0
+    assert await _count(empty_database, "SELECT count(*) FROM events WHERE kind = 'bounce'") == 1

@@ -8,7 +8,7 @@ from bounced.queries import QUERIES, parse, sql
 
 
 def test_every_block_loads_with_a_statement() -> None:
-    assert "insert_events" in QUERIES
+    assert "write_batch" in QUERIES
     assert sql("ping") == "SELECT 1;"
 
 
