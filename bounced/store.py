@@ -198,8 +198,8 @@ class Store:
         summary.duplicates += len(rows) - len(fresh)
         return fresh
 
-    @staticmethod
-    async def _read_states(conn: Any, addresses: list[str], *, lock: bool) -> dict[str, _ReadState]:
+    async def _read_states(self, conn: Any, addresses: list[str], *, lock: bool) -> dict[str, _ReadState]:
+        """The state rows of `addresses` that exist, with their versions; `lock`: FOR UPDATE."""
         if not addresses:
             return {}
         records = await conn.fetch(sql("lock_recipients" if lock else "read_recipients"), addresses)

@@ -331,7 +331,7 @@ class RacedStore(Store):
 
     raced = False
 
-    async def _read_states(self, conn: Any, addresses: list[str], *, lock: bool) -> Any:
+    async def _read_states(self, conn: Any, addresses: list[str], *, lock: bool) -> dict[str, Any]:
         states = await super()._read_states(conn, addresses, lock=lock)
         if not lock and not self.raced:
             self.raced = True
