@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from bench import bodies
-from bounced.batch import event_columns, event_rows
+from bounced.batch import event_rows, event_values
 from bounced.classify import classify
 from bounced.model import Action, Applied, Status
 from bounced.parse import parse_body
@@ -80,7 +80,7 @@ def copy_records(
     """The rows Store.commit writes, for COPY: the audit rows into `events` (the same columns, from the
     store's own row builder) and a state row per address into `recipients`. The retries a transient
     bounce schedules are left out, in COPY's favour."""
-    events = [(*values, now) for values in zip(*event_columns(event_rows(outcomes)), strict=True)]
+    events = [(*values, now) for values in event_values(event_rows(outcomes))]
     states: dict[str, tuple[Any, ...]] = {}
     for applied in outcomes:
         n = applied.notification

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bounced.batch import event_columns, event_rows
+from bounced.batch import event_rows, event_values
 from bounced.model import Applied
 from bounced.policy import DEFAULT_POLICY
 from tests.support import postgres
@@ -49,8 +49,7 @@ async def measure(dsn: str, size: int) -> tuple[float, float]:
     try:
         started = time.perf_counter()
         for batch in batches(count, size, "p"):
-            columns = event_columns(event_rows(batch))
-            records = [(*row, T0) for row in zip(*columns, strict=True)]
+            records = [(*values, T0) for values in event_values(event_rows(batch))]
             async with conn.transaction():
                 await conn.copy_records_to_table("events", records=records, columns=COLUMNS)
         copy_rate = count * size / (time.perf_counter() - started)

@@ -63,14 +63,14 @@ def event_rows(applied: Iterable[Applied]) -> list[EventRow]:
     return rows
 
 
-def event_columns(rows: Sequence[EventRow]) -> list[list[Any]]:
-    """The arrays $1..$19 of `write_batch`, in its parameter order."""
-    if not rows:
-        return [[] for _ in range(EVENT_COLUMN_COUNT)]
-    return [list(column) for column in zip(*(_event_values(row) for row in rows), strict=True)]
+def event_records(rows: Sequence[EventRow], event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """`write_batch`'s $1: one `bounced_event_input` per row, with the row's (provisional) id."""
+    return [(*_event_values(row), event_id) for row, event_id in zip(rows, event_ids, strict=True)]
 
 
-EVENT_COLUMN_COUNT = 19
+def event_values(rows: Sequence[EventRow]) -> list[tuple[Any, ...]]:
+    """The `events` columns each row fills, kind to payload (as `bounced_event_input` orders them)."""
+    return [_event_values(row) for row in rows]
 
 
 def _event_values(row: EventRow) -> tuple[Any, ...]:
@@ -127,17 +127,35 @@ def state_from_record(record: Mapping[str, Any]) -> RecipientState:
     return RecipientState(**values)
 
 
-_WRITTEN_STATE_FIELDS = [name for name in _STATE_FIELDS if name != "address"]
-
-
-def state_columns(rows: Sequence[tuple[RecipientState, bool]], now: datetime) -> list[list[Any]]:
-    """The arrays $30..$50 of `write_batch` for (state, is new) rows, in address order."""
+def state_records(rows: Sequence[tuple[RecipientState, bool]], now: datetime) -> list[tuple[Any, ...]]:
+    """`write_batch`'s $11: one `bounced_state_input` per (state, is new) row, in address order;
+    `now` is the created_at of a new row."""
     ordered = sorted(rows, key=lambda row: row[0].address)
-    columns: list[list[Any]] = [[state.address for state, _ in ordered]]
-    columns += [[getattr(state, name) for state, _ in ordered] for name in _WRITTEN_STATE_FIELDS]
-    columns.append([now] * len(ordered))  # created_at (used for new rows only)
-    columns.append([is_new for _, is_new in ordered])
-    return columns
+    return [(*_state_values(state), now, is_new) for state, is_new in ordered]
+
+
+def _state_values(state: RecipientState) -> tuple[Any, ...]:
+    return (
+        state.address,
+        state.status.value,
+        state.reason,
+        state.kind,
+        state.bounce_type,
+        state.bounce_subtype,
+        state.complaint_feedback_type,
+        state.diagnostic_code,
+        state.event_id,
+        state.event_ses_message_id,
+        state.event_feedback_id,
+        state.event_occurred_at,
+        state.soft_bounce_streak,
+        state.retry_at,
+        state.escalated,
+        state.escalated_after_attempts,
+        state.last_bounce_at,
+        state.last_delivery_at,
+        state.since,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +172,7 @@ class RetryRow:
 
 
 def retry_columns(rows: Sequence[RetryRow]) -> list[list[Any]]:
-    """The arrays $23..$29 of `write_batch`."""
+    """The arrays $4..$10 of `write_batch`."""
     return [
         [r.address for r in rows],
         [r.effect.ses_message_id for r in rows],

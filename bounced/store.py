@@ -22,13 +22,13 @@ from bounced.batch import (
     EventRow,
     RetryRow,
     SummaryBuilder,
-    event_columns,
+    event_records,
     event_rows,
     provisional_ids,
     quarantine_columns,
     retry_columns,
-    state_columns,
     state_from_record,
+    state_records,
 )
 from bounced.migrate import SchemaStatus, schema_status
 from bounced.model import Action, Applied, Outcome, Quarantined, Status
@@ -228,8 +228,8 @@ class Store:
         states = [(w.state, a not in existing) for a, w in work.items() if w.changed and w.state is not None]
         await _write_batch(
             conn,
-            [*event_columns(rows), provisional_ids(len(rows)), now, cancel, *retry_columns(retry_rows)],
-            state_columns(states, now),
+            [event_records(rows, provisional_ids(len(rows))), now, cancel, *retry_columns(retry_rows)],
+            state_records(states, now),
             existing,
         )
 
@@ -350,8 +350,8 @@ class Store:
         cancel = [address] if before is not None else []
         await _write_batch(
             conn,
-            [*event_columns([]), [], now, cancel, *retry_columns([])],
-            state_columns([(after, before is None)], now),
+            [[], now, cancel, *retry_columns([])],
+            state_records([(after, before is None)], now),
             existing,
         )
         return Override(before, after)
@@ -439,13 +439,13 @@ def _work_of(rows: list[EventRow], summary: SummaryBuilder) -> dict[str, _Addres
 
 
 async def _write_batch(
-    conn: Any, head: list[Any], states: list[list[Any]], read: dict[str, _ReadState]
+    conn: Any, head: list[Any], states: list[tuple[Any, ...]], read: dict[str, _ReadState]
 ) -> None:
-    """Run `write_batch`: `head` is $1..$29, `states` $30..$50; `read` gives $51, $52."""
+    """Run `write_batch`: `head` is $1..$10, `states` $11; `read` gives $12, $13."""
     addresses = sorted(read)
     try:
         await conn.fetchrow(
-            sql("write_batch"), *head, *states, addresses, [read[a].version for a in addresses]
+            sql("write_batch"), *head, states, addresses, [read[a].version for a in addresses]
         )
     except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError) as exc:
         raise _WriteConflictError from exc

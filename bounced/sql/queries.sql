@@ -75,36 +75,24 @@ WHERE address = ANY($1::text[]) ORDER BY address FOR UPDATE;
 -- it was read, a new row created meanwhile) it raises SQLSTATE 40001 and writes nothing.
 -- Event ids a batch gives its own new audit rows before they exist are negative ("provisional");
 -- the statement replaces them with the ids the rows get.
--- $1..$19 audit rows as insert columns (kind, action, address, reason, cause, bounce_type,
--- bounce_subtype, complaint_feedback_type, complaint_subtype, delay_type, dsn_status,
--- diagnostic_code, feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id,
--- occurred_at, payload), $20 their provisional ids; $21 now.
--- $22 addresses whose pending retries are cancelled.
--- Retries: $23 address, $24 ses_message_id, $25 event_id, $26 cause, $27 attempt, $28 due_at,
--- $29 state.
--- State rows, in address order: $30 address, $31 status, $32 reason, $33 kind, $34 bounce_type,
--- $35 bounce_subtype, $36 complaint_feedback_type, $37 diagnostic_code, $38 event_id,
--- $39 event_ses_message_id, $40 event_feedback_id, $41 event_occurred_at, $42 soft_bounce_streak,
--- $43 retry_at, $44 escalated, $45 escalated_after_attempts, $46 last_bounce_at,
--- $47 last_delivery_at, $48 since, $49 created_at, $50 is_new.
--- The read it was computed from: $51 address[], $52 row_version[] of every row read.
+-- $1 bounced_event_input[] (the audit rows, in idempotency-key order), $2 now,
+-- $3 addresses whose pending retries are cancelled,
+-- retries: $4 address, $5 ses_message_id, $6 event_id, $7 cause, $8 attempt, $9 due_at, $10 state,
+-- $11 bounced_state_input[] (state rows, in address order),
+-- the read it was computed from: $12 address[], $13 row_version[] of every row read.
 WITH input AS (
-    SELECT * FROM unnest(
-        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-        $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-        $16::text[], $17::text[], $18::timestamptz[], $19::text[], $20::bigint[]
-    ) WITH ORDINALITY AS t(
+    SELECT * FROM unnest($1::bounced_event_input[]) WITH ORDINALITY AS t(
         kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
         complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
         sns_message_id, queue, sqs_message_id, occurred_at, payload, provisional_id, ord
     )
 ), read_rows AS (
-    SELECT * FROM unnest($51::text[], $52::text[]) AS v(address, row_version)
+    SELECT * FROM unnest($12::text[], $13::text[]) AS v(address, row_version)
 ), locked AS (
     -- The state rows read, locked in address order before anything is written (every writer
     -- takes these locks first and in this order: no deadlock), at their latest versions.
     SELECT r.address, r.xmin::text AS row_version FROM recipients AS r
-    WHERE r.address = ANY($51::text[]) ORDER BY r.address FOR UPDATE
+    WHERE r.address = ANY($12::text[]) ORDER BY r.address FOR UPDATE
 ), unchanged AS (
     SELECT count(*) AS n FROM locked JOIN read_rows AS v ON v.address = locked.address
     WHERE locked.row_version = v.row_version
@@ -116,7 +104,7 @@ WITH input AS (
     )
     SELECT kind, action, address, reason, cause, bounce_type, bounce_subtype,
         complaint_feedback_type, complaint_subtype, delay_type, dsn_status, diagnostic_code,
-        feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id, occurred_at, payload, $21
+        feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id, occurred_at, payload, $2
     FROM input
     WHERE (SELECT count(*) FROM locked) >= 0  -- the row locks first
     ORDER BY ord
@@ -128,25 +116,20 @@ WITH input AS (
     FROM input AS i JOIN recorded AS r ON r.kind = i.kind AND r.address = coalesce(i.address, '')
         AND r.idem = coalesce(i.feedback_id, i.ses_message_id, i.sns_message_id, i.sqs_message_id)
 ), cancelled AS (
-    UPDATE retries SET state = 'cancelled', cancelled_at = $21
-    WHERE address = ANY($22::text[]) AND state = 'pending' AND (SELECT count(*) FROM locked) >= 0
+    UPDATE retries SET state = 'cancelled', cancelled_at = $2
+    WHERE address = ANY($3::text[]) AND state = 'pending' AND (SELECT count(*) FROM locked) >= 0
     RETURNING id
 ), scheduled AS (
     INSERT INTO retries (address, ses_message_id, event_id, cause, attempt, due_at, state, created_at)
     SELECT t.address, t.ses_message_id, coalesce(e.id, t.event_id), t.cause, t.attempt, t.due_at,
-        t.state, $21
-    FROM unnest($23::text[], $24::text[], $25::bigint[], $26::text[], $27::int[], $28::timestamptz[], $29::text[])
+        t.state, $2
+    FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[], $8::int[], $9::timestamptz[], $10::text[])
         AS t(address, ses_message_id, event_id, cause, attempt, due_at, state)
     LEFT JOIN event_ids AS e ON e.provisional_id = t.event_id
     RETURNING id
 ), u AS (
     SELECT s.*, coalesce(e.id, s.given_event_id) AS event_id, v.row_version
-    FROM unnest(
-        $30::text[], $31::text[], $32::text[], $33::text[], $34::text[], $35::text[], $36::text[],
-        $37::text[], $38::bigint[], $39::text[], $40::text[], $41::timestamptz[], $42::int[],
-        $43::timestamptz[], $44::bool[], $45::int[], $46::timestamptz[], $47::timestamptz[],
-        $48::timestamptz[], $49::timestamptz[], $50::bool[]
-    ) WITH ORDINALITY AS s(
+    FROM unnest($11::bounced_state_input[]) WITH ORDINALITY AS s(
         address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
         diagnostic_code, given_event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
         soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
@@ -163,7 +146,7 @@ WITH input AS (
         event_occurred_at = u.event_occurred_at, soft_bounce_streak = u.soft_bounce_streak,
         retry_at = u.retry_at, escalated = u.escalated,
         escalated_after_attempts = u.escalated_after_attempts, last_bounce_at = u.last_bounce_at,
-        last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $21
+        last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $2
     FROM u
     WHERE r.address = u.address AND NOT u.is_new AND r.xmin::text = u.row_version
         AND (SELECT count(*) FROM locked) >= 0
@@ -178,7 +161,7 @@ WITH input AS (
     SELECT address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
         diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
         soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
-        last_delivery_at, since, created_at, $21
+        last_delivery_at, since, created_at, $2
     FROM u WHERE u.is_new
     ORDER BY u.ord
     ON CONFLICT (address) DO NOTHING
@@ -186,7 +169,7 @@ WITH input AS (
 )
 SELECT CASE
         WHEN (SELECT count(*) FROM recorded) <> (SELECT count(*) FROM input)
-            OR (SELECT n FROM unchanged) <> cardinality($51::text[])
+            OR (SELECT n FROM unchanged) <> cardinality($12::text[])
             OR (SELECT count(*) FROM updated) <> (SELECT count(*) FROM u WHERE NOT u.is_new)
             OR (SELECT count(*) FROM inserted) <> (SELECT count(*) FROM u WHERE u.is_new)
         THEN bounced_write_conflict()

@@ -1,0 +1,71 @@
+"""The rows the store sends: their order must match the composite types `write_batch` takes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+
+from bounced.batch import event_records, event_rows, provisional_ids, state_records
+from bounced.model import Status
+from bounced.state import RecipientState
+from tests.support.outcomes import soft_bounce
+
+NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
+
+
+def composite_fields(type_name: str) -> list[str]:
+    """The field names of a composite type, as the migration declares them."""
+    text = resources.files("bounced.sql.migrations").joinpath("0003_write_batch.sql").read_text("utf-8")
+    body = re.search(rf"CREATE TYPE {type_name} AS \((.*?)\n\);", text, re.DOTALL)
+    assert body is not None
+    return [line.split()[0] for line in body.group(1).strip().splitlines()]
+
+
+def test_state_records_follow_bounced_state_input() -> None:
+    state = RecipientState(
+        address="a@example.com",
+        status=Status.DEFERRED,
+        reason="mailbox-full",
+        kind="bounce",
+        bounce_type="Transient",
+        bounce_subtype="MailboxFull",
+        diagnostic_code="452 4.2.2 full",
+        event_id=-3,
+        event_ses_message_id="ses-1",
+        event_occurred_at=NOW,
+        soft_bounce_streak=2,
+        retry_at=NOW + timedelta(hours=4),
+        last_bounce_at=NOW,
+        since=NOW,
+    )
+    (record,) = state_records([(state, True)], NOW + timedelta(minutes=1))
+    named = dict(zip(composite_fields("bounced_state_input"), record, strict=True))
+    for field in fields(RecipientState):
+        expected = getattr(state, field.name)
+        assert named[field.name] == (expected.value if field.name == "status" else expected), field.name
+    assert named["created_at"] == NOW + timedelta(minutes=1)
+    assert named["is_new"] is True
+
+
+def test_event_records_follow_bounced_event_input() -> None:
+    rows = event_rows([soft_bounce(["b@example.com"], NOW)])
+    (record,) = event_records(rows, [-1])
+    named = dict(zip(composite_fields("bounced_event_input"), record, strict=True))
+    notification = rows[0].applied.notification
+    assert named["kind"] == "bounce"
+    assert named["action"] == rows[0].decision.action.value
+    assert named["address"] == "b@example.com"
+    assert named["bounce_type"] == "Transient"
+    assert named["ses_message_id"] == notification.ses_message_id
+    assert named["sqs_message_id"] == rows[0].applied.sqs_message_id
+    assert named["occurred_at"] == NOW
+    assert named["provisional_id"] == -1
+
+
+def test_provisional_ids_are_negative_ascending_and_distinct() -> None:
+    ids = provisional_ids(4)
+    assert ids == sorted(set(ids))
+    assert all(i < 0 for i in ids)
+    assert provisional_ids(0) == []
