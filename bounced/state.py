@@ -178,9 +178,11 @@ def _caused_by(
     **changes: Any,
 ) -> RecipientState:
     """`state` moved to `status` by `event`: the why copied from it, any retry time cleared, the
-    time bookkeeping and `changes` on top, in one `replace`."""
+    time bookkeeping and `changes` on top. Built field by field rather than with `replace`, which
+    costs twice as much, because this runs once for nearly every event of every batch."""
     n = event.notification
     values: dict[str, Any] = {
+        "address": state.address,
         "status": status,
         "reason": event.decision.reason,
         "kind": n.kind.value,
@@ -192,12 +194,17 @@ def _caused_by(
         "event_ses_message_id": n.ses_message_id,
         "event_feedback_id": n.feedback_id,
         "event_occurred_at": n.occurred_at,
+        "soft_bounce_streak": state.soft_bounce_streak,
         "retry_at": None,
+        "escalated": state.escalated,
+        "escalated_after_attempts": state.escalated_after_attempts,
+        "last_bounce_at": state.last_bounce_at,
+        "last_delivery_at": state.last_delivery_at,
         "since": now if status is not state.status or state.since is None else state.since,
         **times,
+        **changes,
     }
-    values.update(changes)
-    return replace(state, **values)
+    return RecipientState(**values)
 
 
 def _cancel_if_deferred(state: RecipientState) -> tuple[Effect, ...]:

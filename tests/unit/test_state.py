@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
@@ -250,3 +250,39 @@ def test_a_decision_without_address_is_refused() -> None:
     e = replace(e, decision=replace(e.decision, address=None))
     with pytest.raises(ValueError, match="without an address"):
         transition(None, e, policy=POLICY, now=NOW, jitter_unit=0)
+
+
+def test_a_change_of_status_carries_every_field_it_does_not_set() -> None:
+    """The state a cause produces is built field by field: none may fall back to its default."""
+    state = RecipientState(
+        address=ADDRESS,
+        status=Status.DEFERRED,
+        reason="mailbox-full",
+        kind="bounce",
+        bounce_type="Transient",
+        bounce_subtype="MailboxFull",
+        complaint_feedback_type="abuse",
+        diagnostic_code="452 full",
+        event_id=7,
+        event_ses_message_id="ses-old",
+        event_feedback_id="fb-old",
+        event_occurred_at=T0,
+        soft_bounce_streak=2,
+        retry_at=T0 + H,
+        escalated=True,
+        escalated_after_attempts=1,
+        last_bounce_at=T0,
+        last_delivery_at=T0 - H,
+        since=T0,
+    )
+    defaults = {f.name: f.default for f in fields(RecipientState)}
+    assert all(getattr(state, name) != default for name, default in defaults.items()), "set every field"
+    result = transition(state, event(Action.SUPPRESS, T0 + H), policy=POLICY, now=NOW, jitter_unit=0.0)
+    set_by_the_cause = {
+        "status", "reason", "kind", "bounce_type", "bounce_subtype", "complaint_feedback_type",
+        "diagnostic_code", "event_id", "event_ses_message_id", "event_feedback_id",
+        "event_occurred_at", "retry_at", "since", "last_bounce_at",
+    }  # fmt: skip
+    carried = {name for name in defaults if name not in set_by_the_cause}
+    assert {name for name in carried if getattr(result.state, name) != getattr(state, name)} == set()
+    assert result.state.status is Status.SUPPRESSED
