@@ -36,6 +36,9 @@ log = structlog.get_logger("bounced.consumer")
 
 _T = TypeVar("_T")
 STORE_REJECTED = "store_rejected"
+# Batches one poller holds at once: while the oldest is read, committed and deleted, it receives
+# and starts on the next.
+BATCHES_IN_HAND = 2
 FIRST_RETRY_WAIT = 0.2  # seconds; later waits double up to 2 s
 # How long releasing messages may take when a batch is cancelled at the shutdown deadline.
 RELEASE_TIMEOUT = 5.0
@@ -175,8 +178,8 @@ class Poller:
             self._observer.polled(self.name, self.queue, len(messages))
             if messages:
                 in_hand.append(asyncio.create_task(self.handle(messages), name=f"{self.name}-batch"))
-            if len(in_hand) > 1 or (in_hand and not messages):
-                await in_hand[0]  # the older batch: never more than two in hand
+            if len(in_hand) >= BATCHES_IN_HAND or (in_hand and not messages):
+                await in_hand[0]  # the oldest batch
                 in_hand.pop(0)
             if not messages and until_empty:
                 self._log.info("queue_drained")

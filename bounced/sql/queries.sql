@@ -149,6 +149,7 @@ WITH input AS (
         last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $2
     FROM u
     WHERE r.address = u.address AND NOT u.is_new AND r.xmin::text = u.row_version
+        AND r.address = ANY($12::text[])  -- every row updated was read: the primary key finds it
         AND (SELECT count(*) FROM locked) >= 0
     RETURNING r.address
 ), inserted AS (
