@@ -8,13 +8,17 @@ import asyncpg
 
 from bounced.queries import sql
 
-# Sessions of this database whose batch commit has written its events and now waits to lock the
-# addresses' rows: the commit is in flight, not committed. (The scheduler's release query waits on
-# the same table; it is not a batch.) pg_locks spans the cluster, and every migrated test database
-# gives `recipients` the same oid: hence the database filter.
+# Sessions of this database whose batch commit waits to lock the addresses' rows: the commit is in
+# flight, not committed. It waits in `write_batch` (the common case: one statement, nothing written
+# until it has the locks) or in `lock_recipients` (a batch run again under locks, its transaction
+# open). The scheduler's release query waits on the same table; it is not a batch. pg_locks spans
+# the cluster, and every migrated test database gives `recipients` the same oid: hence the
+# database filter. pg_stat_activity keeps only the first track_activity_query_size bytes of a
+# query (1 kB by default, shorter than `write_batch`): hence the prefix match.
 _COMMITS_WAITING = """
 SELECT count(*) FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
-WHERE NOT l.granted AND a.datname = current_database() AND a.query = $1
+WHERE NOT l.granted AND a.datname = current_database() AND a.query <> ''
+    AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS s(statement) WHERE starts_with(s.statement, a.query))
 """
 
 
@@ -22,7 +26,8 @@ async def commits_waiting(dsn: str) -> int:
     """How many of the daemon's batch commits wait for the `recipients` lock right now."""
     conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval(_COMMITS_WAITING, sql("lock_recipients")))
+        statements = [sql("write_batch"), sql("lock_recipients")]
+        return int(await conn.fetchval(_COMMITS_WAITING, statements))
     finally:
         await conn.close()
 

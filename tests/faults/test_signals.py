@@ -1,5 +1,6 @@
 """Signals while a batch is provably in flight: its commit waits on a lock the test holds on
-`recipients` (its events are written, its transaction open).
+`recipients` (the statement that writes the batch is running and waits for the row locks it takes
+before writing anything).
 
 SIGTERM: the daemon stops receiving, gives the batch the shutdown grace, and exits 0 either having
 committed it or, past the grace, having rolled it back and released its messages. SIGKILL: the open
