@@ -26,7 +26,7 @@ import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from bounced import __version__, retention, signals
+from bounced import __version__, gctune, retention, signals
 from bounced.aio import sleep_unless_stopped, unless_stopped
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import Rules
@@ -234,6 +234,7 @@ class Daemon:
         )
         scheduler_age = timedelta(seconds=max(60.0, self.settings.scheduler_interval * 4))
         self.heartbeats.register("scheduler", scheduler_age, self.clock.now())
+        gctune.settle_after_startup()  # everything start-up loads is in memory now
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(p.run(self.stop, until_empty=self.once), name=p.name) for p in pollers]
             # Services run until the pollers have drained; then they get SERVICES_STOP_TIMEOUT to end
