@@ -1,10 +1,13 @@
 """`python -m bench` (make bench) and `python -m bench --quick` (make bench-quick): see issue 7.
 
-    python -m bench [--quick] [--contenders bounced,drain,classic] [--pollers 1,4,16,64]
-                    [--latencies 0,15] [--backlog 50000] [--store-rows 10000] [--no-backlog]
-                    [--no-store] [--out bench/out] [--no-copy]
+    python -m bench [--quick] [--repeat 3] [--contenders bounced,drain,classic]
+                    [--pollers 1,4,16,64] [--latencies 0,15] [--backlog 50000] [--store-rows 10000]
+                    [--no-backlog] [--no-store] [--out bench/out] [--no-copy]
 
-Progress goes to stderr; the table and the summary lines (last) to stdout.
+Progress goes to stderr; each run's table and figures, then the summary lines (last) to stdout.
+These machines are noisy (two runs a minute apart differ by 10 % and more), so a full benchmark
+is three whole runs, and each summary figure is the median of the three; each ratio is the median
+of the runs' own ratios, every one against a baseline measured in the same run.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench", description="bounced against the limit and peers"
     )
     parser.add_argument("--quick", action="store_true", help="small counts, reduced sweep (~1 minute)")
+    parser.add_argument(
+        "--repeat", type=int, help="whole runs; the summary gives medians (default 3, 1 with --quick)"
+    )
     parser.add_argument("--contenders", default="bounced,drain,classic")
     parser.add_argument("--pollers", help="comma-separated pollers per queue to sweep")
     parser.add_argument("--latencies", help="comma-separated per-call latencies in ms")
@@ -125,32 +131,62 @@ def explain(plan: Plan, points: list[Point], backlog: list[Point], store: report
     )
 
 
+@dataclasses.dataclass
+class Run:
+    """One whole run: the sweep, the backlog, the store measure and its headline figures."""
+
+    points: list[Point]
+    backlog: list[Point]
+    store: report.StoreResult
+    headline: report.Headline
+
+
+def one_run(plan: Plan, ready: list[contenders.Contender], admin: str, args: argparse.Namespace) -> Run:
+    """The sweep, the backlog and the store measure, once."""
+    points = harness.sweep(plan, ready, admin, args.out / "logs")
+    backlog = [] if args.no_backlog else harness.backlog(plan, ready, admin, args.out / "logs")
+    no_store = report.StoreResult(plan.store_rows, plan.store_batch, math.nan, math.nan)
+    store = no_store if args.no_store else store_measure(plan, admin)
+    return Run(points, backlog, store, report.headline(plan, points, backlog, store, os.cpu_count() or 1))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print the table, then the summary lines."""
+    """Run the benchmark; print each run's table, then the summary lines (medians over the runs)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     args = parse_args(argv)
     plan = plan_of(args)
+    repeat = args.repeat or (1 if args.quick else 3)
     print(f"machine: {machine()}")
     ready = chosen(args.contenders)
+    runs: list[Run] = []
     with database.admin_dsn() as admin:
         settings = database.durability(admin)
         print("postgres: " + " ".join(f"{k}={v}" for k, v in settings.items()))
         if settings["fsync"] != "on" or settings["synchronous_commit"] != "on":
             print("WARNING: PostgreSQL is not durable here; store numbers are not comparable")
-        points = harness.sweep(plan, ready, admin, args.out / "logs")
-        backlog = [] if args.no_backlog else harness.backlog(plan, ready, admin, args.out / "logs")
-        no_store = report.StoreResult(plan.store_rows, plan.store_batch, math.nan, math.nan)
-        store = no_store if args.no_store else store_measure(plan, admin)
-    print("\n".join(report.table(points + backlog)))
+        for number in range(1, repeat + 1):
+            logging.info("run %d of %d", number, repeat)
+            runs.append(one_run(plan, ready, admin, args))
+    for number, run in enumerate(runs, 1):
+        print(f"\n--- run {number} of {repeat}")
+        print("\n".join(report.table(run.points + run.backlog)))
+        explain(plan, run.points, run.backlog, run.store)
+        print("\n".join(f"run {number}: {line}" for line in report.summary_lines(run.headline)))
     results = args.out / "results.json"
-    results.write_text(json.dumps([dataclasses.asdict(p) for p in points + backlog], indent=1))
-    explain(plan, points, backlog, store)
+    results.write_text(
+        json.dumps([[dataclasses.asdict(p) for p in run.points + run.backlog] for run in runs], indent=1)
+    )
+    last = runs[-1]
     print(
         plot.throughput_png(
-            points, args.out / "throughput.png", None if args.no_copy else DOCS_PNG, machine()
+            last.points, args.out / "throughput.png", None if args.no_copy else DOCS_PNG, machine()
         )
     )
-    print("\n".join(report.summary(plan, points, backlog, store, os.cpu_count() or 1)))
+    if repeat > 1:
+        print(
+            f"summary: the median of {repeat} runs for each figure (ratios: the median of the runs' ratios)"
+        )
+    print("\n".join(report.summary_lines(report.median_headline([run.headline for run in runs]))))
     return 0
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bench.harness import Plan, Point
 
@@ -61,10 +64,32 @@ def bound_per_s(pollers: int, per_batch_s: float, cores: int, cpu_ms_per_msg: fl
     return min(io_bound, cpu_bound)
 
 
-def summary(
+@dataclass(frozen=True)
+class Headline:
+    """The figures behind the five summary lines, from one run (or the medians of several)."""
+
+    latency_ms: float
+    pollers: int
+    backlog: int
+    store_rows: int
+    bounced_cpu: float
+    drain_cpu: float
+    cpu_ratio: float
+    bounced_per_s: float
+    classic_per_s: float
+    speedup: float
+    bound_per_s: float
+    efficiency: float
+    peak_rss_mb: float
+    store_bounced_per_s: float
+    store_copy_per_s: float
+    store_ratio: float
+
+
+def headline(
     plan: Plan, points: list[Point], backlog: list[Point], store: StoreResult, cores: int
-) -> list[str]:
-    """The five summary lines, in the issue's form; `nan` where a contender could not run."""
+) -> Headline:
+    """One run's figures; NaN where a contender could not run."""
     lat, pol = plan.headline_latency_ms, plan.headline_pollers
     bounced = find(points, "bounced", lat, pol)
     drain = find(points, "drain", lat, pol)
@@ -76,16 +101,69 @@ def summary(
     per_batch, _ = batch_seconds(points, lat)
     bound = bound_per_s(pol, per_batch, cores, b_cpu) if bounced else NAN
     memory = next((p for p in backlog if p.contender == "bounced" and p.ok), None)
+    return Headline(
+        latency_ms=lat,
+        pollers=pol,
+        backlog=plan.backlog,
+        store_rows=store.rows,
+        bounced_cpu=b_cpu,
+        drain_cpu=d_cpu,
+        cpu_ratio=_ratio(b_cpu, d_cpu),
+        bounced_per_s=b_rate,
+        classic_per_s=c_rate,
+        speedup=_ratio(b_rate, c_rate),
+        bound_per_s=bound,
+        efficiency=_ratio(b_rate, bound),
+        peak_rss_mb=memory.peak_rss_mb if memory else NAN,
+        store_bounced_per_s=store.bounced_per_s,
+        store_copy_per_s=store.copy_per_s,
+        store_ratio=_ratio(store.bounced_per_s, store.copy_per_s),
+    )
+
+
+def median_headline(runs: Sequence[Headline]) -> Headline:
+    """Every figure the median over the runs. A ratio is the median of the runs' own ratios (each
+    against the baseline measured in the same run), not a ratio of medians; the peak RSS is the
+    highest of the runs."""
+    if not runs:
+        raise ValueError("no runs")
+    first = runs[0]
+    values: dict[str, Any] = {}
+    for name in _MEASURED:
+        found = [v for v in (getattr(run, name) for run in runs) if not math.isnan(v)]
+        values[name] = statistics.median(found) if found else NAN
+    peaks = [run.peak_rss_mb for run in runs if not math.isnan(run.peak_rss_mb)]
+    values["peak_rss_mb"] = max(peaks) if peaks else NAN
+    return dataclasses.replace(first, **values)
+
+
+_MEASURED = (
+    "bounced_cpu",
+    "drain_cpu",
+    "cpu_ratio",
+    "bounced_per_s",
+    "classic_per_s",
+    "speedup",
+    "bound_per_s",
+    "efficiency",
+    "store_bounced_per_s",
+    "store_copy_per_s",
+    "store_ratio",
+)
+
+
+def summary_lines(h: Headline) -> list[str]:
+    """The five summary lines, in the issue's form; `nan` where a figure is missing."""
     return [
-        f"cpu bounced_ms_per_msg={_n(b_cpu, 3)} drain_ms_per_msg={_n(d_cpu, 3)} "
-        f"ratio={_n(_ratio(b_cpu, d_cpu), 2)}",
-        f"speedup latency_ms={lat:g} pollers={pol} bounced_per_s={_n(b_rate, 0)} "
-        f"classic_per_s={_n(c_rate, 0)} ratio={_n(_ratio(b_rate, c_rate), 0)}",
-        f"efficiency latency_ms={lat:g} pollers={pol} achieved_per_s={_n(b_rate, 0)} "
-        f"bound_per_s={_n(bound, 0)} ratio={_n(_ratio(b_rate, bound), 2)}",
-        f"memory backlog={plan.backlog} peak_rss_mb={_n(memory.peak_rss_mb if memory else NAN, 0)}",
-        f"store rows={store.rows} bounced_per_s={_n(store.bounced_per_s, 0)} "
-        f"copy_per_s={_n(store.copy_per_s, 0)} ratio={_n(_ratio(store.bounced_per_s, store.copy_per_s), 2)}",
+        f"cpu bounced_ms_per_msg={_n(h.bounced_cpu, 3)} drain_ms_per_msg={_n(h.drain_cpu, 3)} "
+        f"ratio={_n(h.cpu_ratio, 2)}",
+        f"speedup latency_ms={h.latency_ms:g} pollers={h.pollers} bounced_per_s={_n(h.bounced_per_s, 0)} "
+        f"classic_per_s={_n(h.classic_per_s, 0)} ratio={_n(h.speedup, 0)}",
+        f"efficiency latency_ms={h.latency_ms:g} pollers={h.pollers} achieved_per_s={_n(h.bounced_per_s, 0)} "
+        f"bound_per_s={_n(h.bound_per_s, 0)} ratio={_n(h.efficiency, 2)}",
+        f"memory backlog={h.backlog} peak_rss_mb={_n(h.peak_rss_mb, 0)}",
+        f"store rows={h.store_rows} bounced_per_s={_n(h.store_bounced_per_s, 0)} "
+        f"copy_per_s={_n(h.store_copy_per_s, 0)} ratio={_n(h.store_ratio, 2)}",
     ]
 
 
