@@ -4,7 +4,9 @@ Every 20 ms the kernel's own accounting is sampled: utime + stime from /proc/<pi
 /proc/<pid>/status, stamped with time.perf_counter() (CLOCK_MONOTONIC, the same clock the load source
 stamps its first receive and last delete with), so CPU can be charged to exactly the window in which
 messages flowed: start-up, imports and shutdown are not charged per message. The peak RSS is the
-kernel's high-water mark (ru_maxrss from wait4).
+kernel's high-water mark of the process's own memory (VmHWM, sampled with the rest). Not ru_maxrss
+from wait4: Linux starts a forked child's ru_maxrss at its parent's RSS, so a benchmark process that
+has grown (a second run holds the first run's results) would show as the consumers' peak.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class ProcessRun:
     returncode: int
     wall_s: float
     cpu_total_s: float  # user + system over the whole life of the process
-    peak_rss_kb: int  # kernel high-water mark (VmHWM / ru_maxrss)
+    peak_rss_kb: int  # the kernel's high-water mark of the process's memory (VmHWM)
     samples: list[Sample] = field(default_factory=list)
     timed_out: bool = False
 
@@ -50,6 +52,7 @@ class Sample:
     at: float  # time.perf_counter()
     cpu_s: float
     rss_kb: int
+    hwm_kb: int  # VmHWM: the peak so far
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -62,15 +65,17 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def rss_kb(pid: int) -> int | None:
-    """VmRSS of a live process in kB; None once it is gone."""
+def memory_kb(pid: int) -> tuple[int, int] | None:
+    """(VmRSS, VmHWM) of a live process in kB: now and its peak so far; None once it is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+        status = Path(f"/proc/{pid}/status").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    try:
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    except (KeyError, ValueError, IndexError):
+        return None  # a zombie has no memory lines
 
 
 def run(
@@ -92,9 +97,9 @@ def run(
                 break
             at = time.perf_counter()
             now = at - spawned
-            cpu, rss = cpu_seconds(proc.pid), rss_kb(proc.pid)
-            if cpu is not None and rss is not None:
-                samples.append(Sample(at, cpu, rss))
+            cpu, memory = cpu_seconds(proc.pid), memory_kb(proc.pid)
+            if cpu is not None and memory is not None:
+                samples.append(Sample(at, cpu, *memory))
             if now > timeout_s and not timed_out:
                 timed_out = True
                 proc.send_signal(signal.SIGTERM)
@@ -106,7 +111,7 @@ def run(
         returncode=proc.returncode,
         wall_s=time.perf_counter() - spawned,
         cpu_total_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_kb=max([usage.ru_maxrss, *(s.rss_kb for s in samples)]),
+        peak_rss_kb=max((max(s.rss_kb, s.hwm_kb) for s in samples), default=0),
         samples=samples,
         timed_out=timed_out,
     )
