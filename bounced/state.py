@@ -132,7 +132,7 @@ def transition(
         return Transition(state)
     times = _noted_times(state, event)
     if _is_stale(state, event):
-        return Transition(replace(state, **times) if times else state)
+        return _noted(state, times)
     if action is Action.SUPPRESS:
         return _suppress(state, times, event, now)
     if action is Action.RETRY:

@@ -161,11 +161,12 @@ class Store:
         the rules as if every audit row were new, and write it all in one statement that refuses
         (None) when the read has gone stale or a row was recorded before."""
         summary = SummaryBuilder(duplicates=duplicates)
+        event_ids = provisional_ids(len(rows))
+        work = _work_of(rows, event_ids, summary)
         async with self._pool.acquire() as conn:
-            work = _work_of(rows, summary)
             existing = await self._read_states(conn, sorted(work), lock=False)
             try:
-                await self._write(conn, rows, work, existing, now=now, summary=summary)
+                await self._write(conn, rows, event_ids, work, existing, now=now, summary=summary)
             except _WriteConflictError:
                 return None
         return summary.build()
@@ -180,9 +181,10 @@ class Store:
             async with self._pool.acquire() as conn, conn.transaction():
                 await self._insert_quarantine(conn, quarantined, now, summary)
                 fresh = await self._unrecorded(conn, rows, summary)
-                work = _work_of(fresh, summary)
+                event_ids = provisional_ids(len(fresh))
+                work = _work_of(fresh, event_ids, summary)
                 existing = await self._read_states(conn, sorted(work), lock=True)
-                await self._write(conn, fresh, work, existing, now=now, summary=summary)
+                await self._write(conn, fresh, event_ids, work, existing, now=now, summary=summary)
         except asyncpg.DeadlockDetectedError as exc:  # a writer outside bounced's lock order
             raise _WriteConflictError from exc
         return summary.build()
@@ -217,26 +219,28 @@ class Store:
         self,
         conn: Any,
         rows: list[EventRow],
+        event_ids: list[int],
         work: dict[str, _AddressWork],
         existing: dict[str, _ReadState],
         *,
         now: datetime,
         summary: SummaryBuilder,
     ) -> None:
-        """Run the rules over `work` from the states read, then write the batch (`write_batch`);
-        `_WriteConflictError` when the database no longer matches the read."""
+        """Run the rules over `work` from the states read, then write the batch (`write_batch`) with
+        the provisional `event_ids` the work was numbered with; `_WriteConflictError` when the
+        database no longer matches the read."""
+        if not rows:
+            return
         for address in sorted(work):
             read = existing.get(address)
             self._run_rules(work[address], read.state if read else None, now, summary)
-        if not rows:
-            return
         cancel = sorted(a for a, w in work.items() if w.touched_retries and a in existing)
         retry_rows = [RetryRow(a, w.pending, w.pending.due_at) for a, w in work.items() if w.pending]
         retry_rows += [RetryRow(a, e, now) for a, w in work.items() for e in w.escalations]
         states = [(w.state, a not in existing) for a, w in work.items() if w.changed and w.state is not None]
         await _write_batch(
             conn,
-            [event_records(rows, provisional_ids(len(rows))), now, cancel, *retry_columns(retry_rows)],
+            [event_records(rows, event_ids), now, cancel, *retry_columns(retry_rows)],
             state_records(states, now),
             existing,
         )
@@ -435,11 +439,11 @@ def _distinct(rows: list[EventRow]) -> tuple[list[EventRow], int]:
     return kept, len(rows) - len(kept)
 
 
-def _work_of(rows: list[EventRow], summary: SummaryBuilder) -> dict[str, _AddressWork]:
-    """Each address's events among `rows`, numbered with provisional ids, and the rows counted as
-    new in `summary`."""
+def _work_of(rows: list[EventRow], event_ids: list[int], summary: SummaryBuilder) -> dict[str, _AddressWork]:
+    """Each address's events among `rows`, numbered with their provisional `event_ids`, and the
+    rows counted as new in `summary`."""
     work: dict[str, _AddressWork] = defaultdict(_AddressWork)
-    for row, event_id in zip(rows, provisional_ids(len(rows)), strict=True):
+    for row, event_id in zip(rows, event_ids, strict=True):
         summary.fresh_row(row)
         if row.decision.address and row.decision.action is not Action.IGNORE:
             work[row.decision.address].events.append(row.event(event_id))

@@ -175,8 +175,7 @@ SELECT CASE
             OR (SELECT count(*) FROM inserted) <> (SELECT count(*) FROM u WHERE u.is_new)
         THEN bounced_write_conflict()
         ELSE true
-    END AS written,
-    (SELECT count(*) FROM scheduled) AS scheduled, (SELECT count(*) FROM cancelled) AS cancelled;
+    END AS written;
 
 -- name: release_due_retries
 -- Claim up to $2 pending retries due at $1 (skipping any another scheduler or a committing batch
