@@ -208,19 +208,9 @@ async def test_a_long_batch_keeps_its_messages_invisible(
         wiring.topics["bounce"], samples.bounce(["slow@example.org"], feedback_id=unique_id("fb"))
     )
     observer = RecordingObserver()
-    clock = SystemClock()
-    poller = Poller(
-        name="poller:bounce:0",
-        queue="bounce",
-        queue_url=wiring.queues["bounce"],
-        sqs=SqsQueues(aws.sqs),
-        reader=MessageReader(verifier=None),
-        store=SlowStore(store, 4.0),
-        gate=DatabaseGate(store.ping, clock),
-        observer=observer,
-        clock=clock,
-        settings=PollSettings(wait_seconds=1, visibility_timeout=2),
-    )
+    gate = DatabaseGate(store.ping, SystemClock())
+    settings = PollSettings(wait_seconds=1, visibility_timeout=2)
+    poller = _poller(wiring, aws, SlowStore(store, 4.0), gate, observer, settings=settings)
     (message,) = await SqsQueues(aws.sqs).receive(
         wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=2
     )
@@ -240,19 +230,9 @@ async def test_cancelling_a_batch_releases_its_messages_at_once(
     await aws.publish(
         wiring.topics["bounce"], samples.bounce(["cut@example.org"], feedback_id=unique_id("fb"))
     )
-    clock = SystemClock()
-    poller = Poller(
-        name="poller:bounce:0",
-        queue="bounce",
-        queue_url=wiring.queues["bounce"],
-        sqs=SqsQueues(aws.sqs),
-        reader=MessageReader(verifier=None),
-        store=SlowStore(store, 60.0),
-        gate=DatabaseGate(store.ping, clock),
-        observer=RecordingObserver(),
-        clock=clock,
-        settings=PollSettings(wait_seconds=1, visibility_timeout=300),
-    )
+    gate = DatabaseGate(store.ping, SystemClock())
+    settings = PollSettings(wait_seconds=1, visibility_timeout=300)
+    poller = _poller(wiring, aws, SlowStore(store, 60.0), gate, RecordingObserver(), settings=settings)
     (message,) = await SqsQueues(aws.sqs).receive(
         wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=300
     )
@@ -281,19 +261,28 @@ class FlakyStore:
 
 
 def _poller(
-    wiring: FeedbackWiring, aws: Aws, store: BatchStore, gate: DatabaseGate, observer: RecordingObserver
+    wiring: FeedbackWiring,
+    aws: Aws,
+    store: BatchStore,
+    gate: DatabaseGate,
+    observer: RecordingObserver,
+    *,
+    sqs: SqsQueues | None = None,
+    settings: PollSettings | None = None,
 ) -> Poller:
+    """The bounce queue's first poller, over real SQS (or `sqs`) with a 30 s visibility timeout (or
+    `settings`)."""
     return Poller(
         name="poller:bounce:0",
         queue="bounce",
         queue_url=wiring.queues["bounce"],
-        sqs=SqsQueues(aws.sqs),
+        sqs=sqs or SqsQueues(aws.sqs),
         reader=MessageReader(verifier=None),
         store=store,
         gate=gate,
         observer=observer,
         clock=SystemClock(),
-        settings=PollSettings(wait_seconds=1, visibility_timeout=30),
+        settings=settings or PollSettings(wait_seconds=1, visibility_timeout=30),
     )
 
 
@@ -338,6 +327,10 @@ async def test_a_database_that_stays_down_leaves_the_batch_and_closes_the_gate(
     await gate.aclose()
 
 
+# One message per receive, so two messages make two batches.
+ONE_AT_A_TIME = PollSettings(batch_size=1, wait_seconds=1, visibility_timeout=30)
+
+
 class SlowDeleteQueues(SqsQueues):
     """Real SQS (moto over HTTP) whose deletes take `delay` seconds; records when each call ran."""
 
@@ -379,18 +372,8 @@ async def test_the_next_receive_does_not_wait_for_the_last_delete(
         )
     queues = SlowDeleteQueues(aws.sqs, delay=1.0)
     observer = RecordingObserver()
-    poller = Poller(
-        name="poller:bounce:0",
-        queue="bounce",
-        queue_url=wiring.queues["bounce"],
-        sqs=queues,
-        reader=MessageReader(verifier=None),
-        store=store,
-        gate=DatabaseGate(store.ping, SystemClock()),
-        observer=observer,
-        clock=SystemClock(),
-        settings=PollSettings(batch_size=1, wait_seconds=1, visibility_timeout=30),
-    )
+    gate = DatabaseGate(store.ping, SystemClock())
+    poller = _poller(wiring, aws, store, gate, observer, sqs=queues, settings=ONE_AT_A_TIME)
     await poller.run(asyncio.Event(), until_empty=True)
     deletes = [(start, end) for call, start, end in queues.calls if call == "delete"]
     receives = [start for call, start, _ in queues.calls if call == "receive"]
@@ -412,20 +395,9 @@ async def test_the_next_batch_is_received_while_one_commits(
             samples.bounce([f"ahead{index}@example.org"], feedback_id=unique_id("fb")),
         )
     queues = SlowDeleteQueues(aws.sqs, delay=0.0)
-    slow = SlowStore(store, 1.0)
     observer = RecordingObserver()
-    poller = Poller(
-        name="poller:bounce:0",
-        queue="bounce",
-        queue_url=wiring.queues["bounce"],
-        sqs=queues,
-        reader=MessageReader(verifier=None),
-        store=slow,
-        gate=DatabaseGate(store.ping, SystemClock()),
-        observer=observer,
-        clock=SystemClock(),
-        settings=PollSettings(batch_size=1, wait_seconds=1, visibility_timeout=30),
-    )
+    gate = DatabaseGate(store.ping, SystemClock())
+    poller = _poller(wiring, aws, SlowStore(store, 1.0), gate, observer, sqs=queues, settings=ONE_AT_A_TIME)
     await poller.run(asyncio.Event(), until_empty=True)
     receives = [(start, end) for call, start, end in queues.calls if call == "receive"]
     first_delete_start = min(start for call, start, _ in queues.calls if call == "delete")
