@@ -74,10 +74,11 @@ async def test_run_applies_feedback_serves_health_and_stops_cleanly(
             )
             await wait_until("SELECT count(*) FROM recipients WHERE status = 'suppressed'", 2, migrated)
             assert daemon.get("/healthz")[0] == 200
-            metrics = daemon.get("/metrics")[1].decode()
-            assert 'bounced_decisions_total{action="suppress",kind="bounce"} 1.0' in metrics
-            assert 'bounced_messages_deleted_total{queue="complaint"} 1.0' in metrics
-            assert 'bounced_build_info{version="' in metrics
+            # The rows are visible a moment before the poller counts the commit and deletes the
+            # messages: wait for the counters rather than read them once.
+            await _metric_appears(daemon, 'bounced_decisions_total{action="suppress",kind="bounce"} 1.0')
+            await _metric_appears(daemon, 'bounced_messages_deleted_total{queue="complaint"} 1.0')
+            assert 'bounced_build_info{version="' in daemon.get("/metrics")[1].decode()
             await _metric_appears(daemon, 'bounced_recipients{status="suppressed"} 2.0')
             await _metric_appears(daemon, 'bounced_queue_messages{queue="bounce-dlq",state="visible"} 0.0')
             await _metric_appears(daemon, 'bounced_queue_messages{queue="complaint",state="in_flight"} 0.0')
