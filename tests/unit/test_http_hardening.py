@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from bounced.http import HttpServer, serve
-from bounced.logs import configure_logging
+from bounced.logs import LIMIT_BURST, configure_logging
 from tests.unit.test_http import TOKEN, Setup
 
 ADDRESS = b"alice.secret@example.org"
@@ -91,6 +91,16 @@ async def test_malformed_request_is_400_with_no_address_or_traceback_logged(
     assert "alice" not in text
     assert "Traceback" not in text
     assert "exception" not in lines[0]
+
+
+async def test_a_burst_of_malformed_requests_is_logged_a_few_times(
+    server: HttpServer, json_logs: pytest.CaptureFixture[str]
+) -> None:
+    log_to(json_logs)
+    for _ in range(3 * LIMIT_BURST):
+        assert status_of(await exchange(server.port, MALFORMED["bad version"])) == 400
+    lines = log_lines(json_logs)
+    assert [line["event"] for line in lines] == ["http_bad_request"] * LIMIT_BURST
 
 
 @pytest.mark.parametrize("value", [b"Bearer \xe9t\xe9", "Bearer été".encode(), b"\xff\xfe", b"Bearer \x80"])
