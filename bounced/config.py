@@ -226,6 +226,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Listen address of /healthz, /readyz, /metrics and the send-gate.",
     ),
     Setting(
+        "BOUNCED_HTTP_MAX_CONNECTIONS",
+        _int_between(1, 4096),
+        256,
+        "Most HTTP connections open at once; further ones are closed as soon as they are accepted.",
+    ),
+    Setting(
         "BOUNCED_API_TOKEN", _text, None, "Bearer token the send-gate (/v1/*) requires when set.", secret=True
     ),
     Setting("BOUNCED_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "Log level."),
@@ -291,6 +297,7 @@ class Settings:
     allowed_topic_arns: frozenset[str] = frozenset()
     verify_signatures: bool = True
     http_addr: str = "127.0.0.1:8080"
+    http_max_connections: int = 256
     api_token: str | None = None
     log_level: str = "info"
     log_format: str = "auto"

@@ -161,7 +161,7 @@ class Daemon:
             sendgate=StoreSendGate(self),
             api_token=self.settings.api_token,
         )
-        handle = await serve(app, host, port)
+        handle = await serve(app, host, port, max_connections=self.settings.http_max_connections)
         stack.push_async_callback(handle.stop)
         log.info("http_listening", address=f"{host}:{handle.port}")
 

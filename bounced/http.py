@@ -1,20 +1,30 @@
 """The HTTP endpoint: `/healthz`, `/readyz`, `/metrics`, and the read-only send-gate under `/v1/`.
 
 Everything the app needs is injected (`build_app`), so tests run it against fakes on 127.0.0.1. The
-access log is off: send-gate paths carry e-mail addresses, which never go to logs at INFO.
+access log is off: send-gate paths carry e-mail addresses, which never go to logs at INFO. For the same
+reason aiohttp's own error log is replaced (`_ServerLog`): a malformed request is one
+`http_bad_request` event, without the request line (it may hold an address) or a traceback.
+
+The port must not starve the rest of the daemon of file descriptors (`serve`): at most
+`max_connections` connections are open at once, and a connection beyond that is closed as soon as it
+is accepted; a connection that has not delivered a complete request head within `header_timeout`
+seconds of opening (or of its previous answer) is closed, which also bounds idle keep-alive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
+import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from bounced.clock import Clock
@@ -31,6 +41,11 @@ Readiness = Callable[[], Awaitable[ReadinessReport]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DEFAULT_READINESS_TIMEOUT = 5.0
+DEFAULT_MAX_CONNECTIONS = 256
+# Seconds a connection gets to deliver a complete request head. Clients on a LAN need milliseconds.
+HEADER_TIMEOUT = 5.0
+# aiohttp's and asyncio's default listen backlog: connections the kernel holds before we accept them.
+BACKLOG = 128
 
 
 def build_app(
@@ -155,8 +170,10 @@ def _try_normalise(raw: str) -> str | None:
 async def _read_addresses(request: web.Request) -> list[str] | web.Response:
     """The `addresses` list of a check request, or the error response for a bad request."""
     try:
-        body = json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        # orjson rejects what the standard parser chokes on: nesting past 1,024 levels (RecursionError)
+        # and integers past 4,300 digits (ValueError); all are JSONDecodeError here.
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
         return _error(400, "malformed_json", "the body is not valid JSON")
     addresses = body.get("addresses") if isinstance(body, dict) else None
     if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
@@ -175,7 +192,8 @@ def _bearer_guard(token: str | None) -> Callable[[Handler], Handler]:
             return handler
 
         async def guarded(request: web.Request) -> web.StreamResponse:
-            given = request.headers.get("Authorization", "").encode()
+            # aiohttp keeps undecodable header bytes as surrogates: give the bytes back, never a 500.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 response = _error(401, "unauthorized", "a valid bearer token is required")
                 response.headers["WWW-Authenticate"] = "Bearer"
@@ -219,11 +237,29 @@ class HttpServer:
         await self.runner.cleanup()
 
 
-async def serve(app: web.Application, host: str, port: int, *, shutdown_timeout: float = 5.0) -> HttpServer:
-    """Start `app` on host:port (port 0 picks a free one; `HttpServer.port` says which)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout)
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float = 5.0,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    header_timeout: float = HEADER_TIMEOUT,
+) -> HttpServer:
+    """Start `app` on host:port (port 0 picks a free one; `HttpServer.port` says which), with at most
+    `max_connections` open connections and `header_timeout` seconds for each request head."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        # aiohttp closes a connection whose next request has not fully arrived when this runs out,
+        # counted from the connection's start or its last answer: the header-read timeout.
+        keepalive_timeout=header_timeout,
+        logger=_ServerLog(),
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = _CappedSite(runner, host, port, max_connections)
     try:
         await site.start()
     except BaseException:
@@ -231,3 +267,96 @@ async def serve(app: web.Application, host: str, port: int, *, shutdown_timeout:
         raise
     bound = runner.addresses[0]
     return HttpServer(runner=runner, host=host, port=int(bound[1]))
+
+
+class _CappedSite(web.BaseSite):
+    """A TCP site that lets at most `limit` connections be open at once."""
+
+    __slots__ = ("_host", "_limit", "_port")
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, limit: int) -> None:
+        super().__init__(runner, backlog=BACKLOG)
+        self._host, self._port, self._limit = host, port, limit
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        assert self._runner.server is not None  # noqa: S101 -- BaseSite refuses an unset-up runner
+        factory = _ConnectionCap(self._runner.server, self._limit)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(factory, self._host, self._port, backlog=self._backlog)
+
+
+class _ConnectionCap:
+    """The listening socket's protocol factory: aiohttp's handler while fewer than `limit` connections
+    are open, else a protocol that closes the connection at once. Closing rather than not accepting
+    keeps the kernel's backlog moving, so a client over the cap learns at once instead of hanging;
+    open descriptors stay at `limit` plus at most one accept batch (`BACKLOG`) being closed."""
+
+    def __init__(self, handlers: Callable[[], asyncio.Protocol], limit: int) -> None:
+        self._handlers = handlers
+        self.limit = limit
+        self.open = 0
+
+    def __call__(self) -> asyncio.Protocol:
+        if self.open >= self.limit:
+            log.warning("http_connection_refused", limit=self.limit)
+            return _Refused()
+        self.open += 1
+        return _Counted(self._handlers(), self._release)
+
+    def _release(self) -> None:
+        self.open -= 1
+
+
+class _Refused(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class _Counted(asyncio.Protocol):
+    """aiohttp's handler, giving its slot back when the connection ends (or, should asyncio drop a
+    connection before it was made, when this wrapper is collected)."""
+
+    def __init__(self, inner: asyncio.Protocol, release: Callable[[], None]) -> None:
+        self._inner = inner
+        self._release = weakref.finalize(self, release)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()  # once: a finalizer runs at most once
+        self._inner.connection_lost(exc)
+
+
+class _ServerLog(logging.Logger):
+    """What aiohttp's request handler logs, as bounced events. aiohttp logs a malformed request with
+    its request line (which may carry an address) and a traceback; here it is `http_bad_request` with
+    the status and the error's class, and any other failure `http_request_failed` with the class only
+    (handler bugs are logged with their traceback by the error middleware). Debug chatter is dropped."""
+
+    def __init__(self) -> None:
+        super().__init__("bounced.http.server")
+
+    def handle(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            log.warning("http_bad_request", status=exc.code, error=type(exc).__name__)
+        elif record.levelno >= logging.ERROR:
+            log.error("http_request_failed", error=type(exc).__name__ if exc else None)

@@ -17,6 +17,7 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings == Settings()
     assert settings.verify_signatures is True
     assert settings.http_addr == "127.0.0.1:8080"
+    assert settings.http_max_connections == 256
     assert settings.queues() == {}
 
 
@@ -27,6 +28,7 @@ def test_environment_values_are_typed() -> None:
             "BOUNCED_POLLERS_PER_QUEUE": "4",
             "BOUNCED_VERIFY_SIGNATURES": "false",
             "BOUNCED_SHUTDOWN_GRACE": "2.5",
+            "BOUNCED_HTTP_MAX_CONNECTIONS": "64",
             "BOUNCED_ALLOWED_TOPIC_ARNS": "arn:aws:sns:us-east-1:1:a, arn:aws:sns:us-east-1:1:b",
         }
     )
@@ -34,6 +36,7 @@ def test_environment_values_are_typed() -> None:
     assert settings.pollers_per_queue == 4
     assert settings.verify_signatures is False
     assert settings.shutdown_grace == 2.5
+    assert settings.http_max_connections == 64
     assert settings.allowed_topic_arns == {"arn:aws:sns:us-east-1:1:a", "arn:aws:sns:us-east-1:1:b"}
 
 
@@ -47,6 +50,8 @@ def test_environment_values_are_typed() -> None:
         ("BOUNCED_BOUNCE_QUEUE_URL", "not a url", "SQS queue URL"),
         ("BOUNCED_ALLOWED_TOPIC_ARNS", "topic", "not an SNS topic ARN"),
         ("BOUNCED_HTTP_ADDR", "8080", "HOST:PORT"),
+        ("BOUNCED_HTTP_MAX_CONNECTIONS", "0", "from 1 to 4096"),
+        ("BOUNCED_HTTP_MAX_CONNECTIONS", "5000", "from 1 to 4096"),
         ("BOUNCED_LOG_LEVEL", "loud", "one of"),
         ("BOUNCED_SHUTDOWN_GRACE", "soon", "seconds"),
     ],

@@ -94,6 +94,14 @@ def test_drain_unit_runs_once_on_a_timer() -> None:
     assert timer["Unit"] == "bounced-drain.service"
 
 
+def test_daemon_unit_lifts_the_open_file_limit() -> None:
+    # Under systemd's default soft limit (1,024) a flood of HTTP connections once left the SQS
+    # pollers without file descriptors. One number sets soft and hard limit alike.
+    limit = unit("bounced.service")["Service"]["LimitNOFILE"]
+    assert limit.isdigit(), limit
+    assert int(limit) >= 8192
+
+
 def test_units_use_existing_subcommands() -> None:
     argvs = [shlex.split(unit(name)["Service"]["ExecStart"])[1:] for name in SERVICES]
     assert_commands_exist(argvs)

@@ -232,7 +232,17 @@ async def test_check_refuses_more_than_the_limit(setup: Setup, client: Client) -
     assert setup.gate.calls == []
 
 
-@pytest.mark.parametrize("payload", [b"{not json", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"{not json",
+        b"\xff\xfe",
+        b'{"addresses": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # deeper than any parser's stack
+        b'{"addresses": [' + b"7" * 5000 + b"]}",  # past Python's int-digit limit
+        b'{"addresses": ["a@example.org"], "n": ' + b"9" * 5000 + b"}",
+    ],
+    ids=["not-json", "not-utf8", "deep", "long-number", "long-number-aside"],
+)
 async def test_check_malformed_json_is_400(client: Client, payload: bytes) -> None:
     response = await client.post("/v1/recipients/check", data=payload)
     assert response.status == 400
