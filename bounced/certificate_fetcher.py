@@ -9,6 +9,10 @@ Where the line falls between a bad message and a bad moment:
 
 A session per fetch: certificates are cached by the verifier, so fetches are rare, and nothing has to
 be closed at shutdown.
+
+The fetch honours `HTTPS_PROXY` and `NO_PROXY` (either case), as the AWS SDK's SQS client does, so a
+daemon whose only way out is a proxy reaches both. TLS runs end to end through the proxy's CONNECT
+tunnel: the certificate is still checked against the system's CAs.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ class HttpsCertificateFetcher:
         self._url_check(url)
         try:
             async with (
-                aiohttp.ClientSession(timeout=self._timeout) as session,
+                aiohttp.ClientSession(timeout=self._timeout, trust_env=True) as session,
                 session.get(url, allow_redirects=False, ssl=self._ssl) as response,
             ):
                 self._check_status(response.status)

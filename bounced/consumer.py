@@ -35,6 +35,8 @@ from bounced.store import is_transient_error
 log = structlog.get_logger("bounced.consumer")
 
 _T = TypeVar("_T")
+# A committed batch: the store's summary and the outcomes as committed.
+_Committed = tuple[CommitSummary, Sequence[Outcome]]
 STORE_REJECTED = "store_rejected"
 # Batches one poller holds at once: while the oldest is read, committed and deleted, it receives
 # and starts on the next.
@@ -225,18 +227,20 @@ class Poller:
                 read.append((message, outcome))
         if not read:
             return []
-        summary = await self._commit(read)
-        if summary is None:
+        committed = await self._commit(read)
+        if committed is None:
             return []
+        summary, outcomes = committed
         self._observer.committed(self.queue, summary, time.perf_counter() - started, self._clock.now())
-        self._log_batch([outcome for _, outcome in read])
+        self._log_batch(outcomes)
         return [message for message, _ in read]
 
-    async def _commit(self, read: Sequence[tuple[Message, Outcome]]) -> CommitSummary | None:
-        """Commit the batch, or None when PostgreSQL is unreachable (the batch is left to come back)."""
+    async def _commit(self, read: Sequence[tuple[Message, Outcome]]) -> _Committed | None:
+        """Commit the batch: its summary and the outcomes as committed (a message the store refused
+        became a quarantine record). None when PostgreSQL is unreachable (the batch comes back)."""
         outcomes = [outcome for _, outcome in read]
         try:
-            return await self._retrying(
+            summary = await self._retrying(
                 lambda: self._store.commit(outcomes, self._clock.now()), is_transient_error
             )
         except Exception as exc:
@@ -247,23 +251,27 @@ class Poller:
                 return None
             self._log.exception("commit_rejected", messages=len(outcomes))
             return await self._commit_one_by_one(read)
+        return summary, outcomes
 
-    async def _commit_one_by_one(self, read: Sequence[tuple[Message, Outcome]]) -> CommitSummary | None:
+    async def _commit_one_by_one(self, read: Sequence[tuple[Message, Outcome]]) -> _Committed | None:
         """A batch PostgreSQL refused for a reason that will not pass (a value it cannot store):
         commit each message alone, and quarantine the ones refused again, so that one bad message
         neither blocks nor drags down the rest."""
-        merged: CommitSummary | None = None
+        merged = CommitSummary()
+        committed: list[Outcome] = []
         for message, outcome in read:
+            done = outcome
             try:
-                summary = await self._store.commit([outcome], self._clock.now())
+                summary = await self._store.commit([done], self._clock.now())
             except Exception as exc:
                 if is_transient_error(exc):
                     self._gate.close()
                     return None
-                rejected = _store_rejected(self.queue, message, exc)
-                summary = await self._store.commit([rejected], self._clock.now())
-            merged = summary if merged is None else merged.merge(summary)
-        return merged
+                done = _store_rejected(self.queue, message, exc)
+                summary = await self._store.commit([done], self._clock.now())
+            merged = merged.merge(summary)
+            committed.append(done)
+        return merged, committed
 
     async def _delete(self, messages: Sequence[Message]) -> None:
         try:

@@ -104,10 +104,10 @@ class Daemon:
     def __post_init__(self) -> None:
         self.stop = asyncio.Event()
         self._signalled = False
-        self.metrics = Metrics(version=__version__)
+        self.policy = retry_policy(self.settings.retry)
+        self.metrics = Metrics(version=__version__, policy=self.policy)
         self.heartbeats = Heartbeats()
         self.observer = DaemonObserver(self.metrics, self.heartbeats, self.clock)
-        self.policy = retry_policy(self.settings.retry)
         self.rules = Rules.from_mapping(self.settings.rules)
         if self.settings.escalate_nonexistent:
             self.rules = replace(self.rules, escalate_nonexistent=True)

@@ -33,12 +33,35 @@ def redact(dsn: str | None) -> str:
     return _redact_query(urlunsplit(parts._replace(netloc=netloc)))
 
 
+def without_password(dsn: str) -> str:
+    """The DSN with no password at all (not even `***`), for a line a person may copy: libpq's and
+    asyncpg's PGPASSWORD then supplies it."""
+    parts = urlsplit(dsn)
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}@{host}" if user else host)
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_password_param(p))
+    return urlunsplit(parts._replace(query=query))
+
+
+def has_password(dsn: str) -> bool:
+    """Whether the DSN carries a password, not empty (in its user part or as `?password=`)."""
+    parts = urlsplit(dsn)
+    given = [p.split("=", 1)[-1] for p in parts.query.split("&") if _is_password_param(p)]
+    return bool(parts.password) or any(given)
+
+
+def _is_password_param(param: str) -> bool:
+    return param.split("=", 1)[0].lower() == "password"
+
+
 def _redact_query(dsn: str) -> str:
     """A password given as a query parameter (`?password=...`) is hidden too."""
     head, sep, query = dsn.partition("?")
     if not sep:
         return dsn
-    params = ["password=***" if p.split("=", 1)[0].lower() == "password" else p for p in query.split("&")]
+    params = ["password=***" if _is_password_param(p) else p for p in query.split("&")]
     return f"{head}?{'&'.join(params)}"
 
 

@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 
 from bounced import __version__
 from bounced.model import Status
+from bounced.policy import DEFAULT_POLICY, RetryPolicy
 
 # A batch is one receive plus one transaction: milliseconds when healthy, up to the visibility timeout
 # when Postgres is slow.
@@ -51,7 +52,8 @@ QUEUE_STATE_IN_FLIGHT = "in_flight"
 class Metrics:
     """Every metric bounced exposes, with one method per thing the daemon reports."""
 
-    def __init__(self, version: str = __version__) -> None:
+    def __init__(self, version: str = __version__, policy: RetryPolicy = DEFAULT_POLICY) -> None:
+        self._policy = policy
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self._received = Counter("bounced_messages_received", "SQS messages received.", ["queue"], registry=r)
@@ -128,8 +130,10 @@ class Metrics:
         self._lag.observe(max(seconds, 0.0))  # clocks differ a little; a negative lag means "none"
 
     def retry_scheduled(self, cause: str, n: int = 1) -> None:
-        """`n` retries were scheduled for `cause` (e.g. a bounce subtype or delay type)."""
-        self._retries_scheduled.labels(cause=cause).inc(n)
+        """`n` retries were scheduled for `cause` (a bounce subtype or delay type). The label is the
+        name of the retry windows that apply (`RetryPolicy.window_name`): a subtype nobody configured,
+        whatever a remote server made up, counts under `default` and adds no series."""
+        self._retries_scheduled.labels(cause=self._policy.window_name(cause)).inc(n)
 
     def retries_released(self, n: int = 1) -> None:
         """`n` due retries were released."""

@@ -64,12 +64,17 @@ class RetryPolicy:
 
     def windows_for(self, cause: str | None) -> tuple[timedelta, ...]:
         """The waits that apply to `cause`."""
+        return self.windows.get(self.window_name(cause), self.default)
+
+    def window_name(self, cause: str | None) -> str:
+        """The key whose windows apply to `cause`: itself, its family (the part before the first
+        dot), else `default`. A bounded set, fit for a metric label."""
         if cause is None:
-            return self.default
+            return DEFAULT_KEY
         if cause in self.windows:
-            return self.windows[cause]
+            return cause
         family = cause.split(".", 1)[0]
-        return self.windows.get(family, self.default)
+        return family if family in self.windows else DEFAULT_KEY
 
     def next_wait(self, cause: str | None, attempt: int, jitter_unit: float) -> timedelta | None:
         """The wait before retry number `attempt` (1-based), or None when the windows are used up

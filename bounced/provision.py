@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("bounce", "complaint", "delivery")
+# What a kind's topic and queue are called after the prefix: `<prefix>-deliveries`, as the Docker
+# Compose file and the CloudFormation template name them.
+PLURALS = {"bounce": "bounces", "complaint": "complaints", "delivery": "deliveries"}
 # A dead letter waits for a person: keep it as long as SQS allows (14 days).
 DLQ_ATTRIBUTES = {"MessageRetentionPeriod": "1209600"}
 
@@ -57,11 +60,10 @@ async def provision(
     queues: dict[str, str] = {}
     dead_letter_queues: dict[str, str] = {}
     for kind in KINDS:
-        topic_arn = (await sns.create_topic(Name=f"{prefix}-{kind}s"))["TopicArn"]
-        dlq_url = (await sqs.create_queue(QueueName=f"{prefix}-{kind}s-dlq", Attributes=DLQ_ATTRIBUTES))[
-            "QueueUrl"
-        ]
-        queue_url = await _queue_with_dlq(sqs, f"{prefix}-{kind}s", dlq_url, topic_arn, max_receive_count)
+        name = f"{prefix}-{PLURALS[kind]}"
+        topic_arn = (await sns.create_topic(Name=name))["TopicArn"]
+        dlq_url = (await sqs.create_queue(QueueName=f"{name}-dlq", Attributes=DLQ_ATTRIBUTES))["QueueUrl"]
+        queue_url = await _queue_with_dlq(sqs, name, dlq_url, topic_arn, max_receive_count)
         await _subscribe_once(
             sns, topic_arn, await _queue_arn(sqs, queue_url), raw=raw_delivery.get(kind, False)
         )

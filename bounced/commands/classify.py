@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Callable, Iterable
 from typing import IO, Any
@@ -17,6 +16,7 @@ from typing import IO, Any
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import DEFAULT_RULES, Rules, classify
 from bounced.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
+from bounced.commands.output import json_line
 from bounced.model import Decision, Notification, ReadError
 from bounced.pipeline import Verifier, read_message
 from bounced.signature import CertificateUnavailable, SnsSignatureVerifier
@@ -150,4 +150,4 @@ def _reject(name: str, error: str) -> dict[str, Any]:
 
 
 def _emit(stream: IO[str], line: dict[str, Any]) -> None:
-    stream.write(json.dumps(line, ensure_ascii=False) + "\n")
+    stream.write(json_line(line) + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from bounced.commands.output import json_line, terminal_safe
 from bounced.config import ConfigError, Settings, load_settings
 from bounced.dsn import redact, scrub
 from bounced.migrate import SchemaState
@@ -37,7 +37,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def fail(message: str, code: int = EXIT_PROBLEM) -> int:
     """Print `bounced: message` on stderr and return `code` (default: the "problem" exit code)."""
-    print(f"bounced: {message}", file=sys.stderr)
+    print(f"bounced: {terminal_safe(message)}", file=sys.stderr)
     return code
 
 
@@ -85,5 +85,5 @@ def iso(value: datetime | None) -> str | None:
 
 
 def print_json(value: dict[str, Any]) -> None:
-    """One JSON object on one line."""
-    print(json.dumps(value, ensure_ascii=False, sort_keys=False))
+    """One JSON object on one line (see `json_line`: nothing in it drives a terminal)."""
+    print(json_line(value))

@@ -3,18 +3,19 @@
 Both page through the recipients table in address order, so a list of millions streams out in
 constant memory. `export` writes CSV for import elsewhere (an ESP's suppression list, a CRM):
 address, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type, since, escalated.
+A cell that begins with = + - @, a tab or a carriage return is written with a ' in front, so that a
+spreadsheet shows it instead of evaluating it (an address such as -x@example.org too).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 from bounced.commands.admin import positive_int
 from bounced.commands.common import EXIT_OK, iso, print_json, run_with_store
+from bounced.commands.output import CsvOut, echo
 from bounced.model import Status
 from bounced.store import Store
 from bounced.views import RecipientRow
@@ -94,25 +95,25 @@ def as_json(row: RecipientRow) -> dict[str, Any]:
     }
 
 
-def _cells(row: RecipientRow, columns: tuple[str, ...]) -> list[str]:
+def _cells(row: RecipientRow, columns: tuple[str, ...]) -> list[object]:
     values = as_json(row)
-    return ["" if values[c] is None else str(values[c]) for c in columns]
+    return [values[c] for c in columns]
 
 
 def run_list(args: argparse.Namespace) -> int:
     """Print the addresses in the status asked for."""
 
     async def show(store: Store) -> int:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        out = CsvOut()
         if args.csv:
-            writer.writerow(LIST_COLUMNS)
+            out.row(LIST_COLUMNS)
         async for row in rows(store, Status(args.status), args.limit):
             if args.json:
                 print_json(as_json(row))
             elif args.csv:
-                writer.writerow(_cells(row, LIST_COLUMNS))
+                out.row(_cells(row, LIST_COLUMNS))
             else:
-                print(*_cells(row, LIST_COLUMNS), sep="\t")
+                echo(*("" if cell is None else cell for cell in _cells(row, LIST_COLUMNS)), sep="\t")
         return EXIT_OK
 
     return run_with_store(show)
@@ -122,10 +123,10 @@ def run_export(args: argparse.Namespace) -> int:
     """Write every suppressed address as CSV."""
 
     async def export(store: Store) -> int:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
+        out = CsvOut()
+        out.row(EXPORT_COLUMNS)
         async for row in rows(store, Status.SUPPRESSED):
-            writer.writerow(_cells(row, EXPORT_COLUMNS))
+            out.row(_cells(row, EXPORT_COLUMNS))
         return EXIT_OK
 
     return run_with_store(export)

@@ -36,13 +36,12 @@ from bounced.commands.common import (
     print_json,
     run_with_store,
 )
+from bounced.commands.output import echo
 from bounced.config import ConfigError, Settings
 from bounced.daemon import retry_policy
 from bounced.reader import MessageReader
 from bounced.store import Store
 from bounced.views import QuarantinedMessage, QuarantineView
-
-_KEEP = {"\n", "\t"}
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -91,7 +90,7 @@ def run_list(args: argparse.Namespace) -> int:
                 print_json(as_json(item))
             else:
                 fields = (item.id, iso(item.received_at), item.queue, item.sqs_message_id)
-                print(*fields, f"{item.code}: {item.detail}", sep="\t")
+                echo(*fields, f"{item.code}: {item.detail}", sep="\t")
         return EXIT_OK
 
     return run_with_store(show)
@@ -119,14 +118,6 @@ def body_text(body: bytes) -> tuple[str, str]:
         return "base64", base64.b64encode(body).decode("ascii")
 
 
-def printable(text: str) -> str:
-    """`text` with control characters (but newlines and tabs) escaped as \\xNN / \\uNNNN."""
-    return "".join(
-        ch if ch in _KEEP or (ch.isprintable() and ch != "\x7f") else ch.encode("unicode_escape").decode()
-        for ch in text
-    )
-
-
 def shown_json(item: QuarantinedMessage) -> dict[str, Any]:
     """`bounced quarantine show --json`."""
     encoding, text = body_text(item.body)
@@ -151,9 +142,9 @@ def run_show(args: argparse.Namespace) -> int:
             return EXIT_OK
         for key, value in shown.items():
             if key not in ("body", "body_encoding"):
-                print(f"{key}: {printable(str(value)) if value is not None else '-'}")
-        print(f"body ({shown['body_encoding']}, {len(item.body)} bytes):")
-        print(printable(shown["body"]))
+                echo(f"{key}: {'-' if value is None else value}")
+        echo(f"body ({shown['body_encoding']}, {len(item.body)} bytes):")
+        echo(shown["body"], multiline=True)
         return EXIT_OK
 
     return run_with_store(show)
@@ -206,7 +197,7 @@ def _report_replay(item: replaying.Replay, *, as_json: bool) -> None:
         return
     why = f": {item.code or ''} {item.detail or ''}".rstrip() if item.code or item.detail else ""
     stream = sys.stderr if item.result.failed else sys.stdout
-    print(f"{item.id}: {item.result.value}{why}", file=stream)
+    echo(f"{item.id}: {item.result.value}{why}", file=stream)
 
 
 def run_discard(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from bounced.cli import EXIT_OK
 from bounced.clock import SystemClock
 from bounced.commands.common import iso, print_json, run_with_store
+from bounced.commands.output import echo
 from bounced.store import Store
 from bounced.views import RetryView
 
@@ -31,7 +32,7 @@ def run_list(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(as_json(retry))
             else:
-                print(f"{iso(retry.due_at)}\t{retry.address}\t{retry.cause}\tattempt {retry.attempt}")
+                echo(iso(retry.due_at), retry.address, retry.cause, f"attempt {retry.attempt}", sep="\t")
         return EXIT_OK
 
     return run_with_store(show)

@@ -26,6 +26,7 @@ from bounced.commands.common import (
     run_with_store,
 )
 from bounced.commands.listing import as_json, rows
+from bounced.commands.output import echo
 from bounced.commands.suppress import report
 from bounced.model import Action, Status
 from bounced.state import RecipientState
@@ -59,7 +60,7 @@ def run_list(args: argparse.Namespace) -> int:
                 print_json(as_json(row))
             else:
                 why = " / ".join(x for x in (row.kind, row.bounce_type, row.bounce_subtype) if x)
-                print(row.address, row.reason or "-", why or "-", iso(row.since), sep="\t")
+                echo(row.address, row.reason or "-", why or "-", iso(row.since), sep="\t")
         return EXIT_OK
 
     return run_with_store(show)

@@ -8,6 +8,7 @@ from typing import Any
 
 from bounced.cli import EXIT_NOT_FOUND, EXIT_OK
 from bounced.commands.common import iso, print_json, run_with_store
+from bounced.commands.output import echo
 from bounced.model import Status
 from bounced.sendgate import normalise_address
 from bounced.store import Store
@@ -99,13 +100,13 @@ def _print_text(view: RecipientView) -> None:
     s = view.state
     why = " / ".join(x for x in (s.kind, s.bounce_type, s.bounce_subtype) if x)
     sendable = "may be mailed" if s.status is Status.ACTIVE else "may not be mailed"
-    print(f"{s.address}: {s.status.value} since {iso(s.since)} ({sendable})")
-    print(f"  reason: {s.reason or '-'}{f' ({why})' if why else ''}")
+    echo(f"{s.address}: {s.status.value} since {iso(s.since)} ({sendable})")
+    echo(f"  reason: {s.reason or '-'}{f' ({why})' if why else ''}")
     if s.status is Status.DEFERRED:
-        print(f"  retry at: {iso(s.retry_at)} (soft-bounce streak {s.soft_bounce_streak})")
+        echo(f"  retry at: {iso(s.retry_at)} (soft-bounce streak {s.soft_bounce_streak})")
     if s.escalated:
-        print(f"  escalated after {s.escalated_after_attempts} retries")
-    print(f"  events ({len(view.events)}, newest first):")
+        echo(f"  escalated after {s.escalated_after_attempts} retries")
+    echo(f"  events ({len(view.events)}, newest first):")
     for e in view.events:
         ses = e.ses_message_id or "-"
-        print(f"    {iso(e.occurred_at)}  {e.kind:<16} {e.action:<8} {e.reason or '-'}  ses={ses}")
+        echo(f"    {iso(e.occurred_at)}  {e.kind:<16} {e.action:<8} {e.reason or '-'}  ses={ses}")

@@ -19,6 +19,7 @@ from typing import Any
 from bounced import manual
 from bounced.commands import admin
 from bounced.commands.common import EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, fail, print_json, run_with_store
+from bounced.commands.output import echo
 from bounced.model import Action
 from bounced.state import RecipientState
 from bounced.store import Decide, Override, Store
@@ -97,6 +98,6 @@ def report(address: str, result: Override, *, actor: str, note: str, as_json: bo
     if as_json:
         print_json(line)
     elif result.after is None:
-        print(f"{address}: already {line['status']}; nothing changed", file=sys.stderr)
+        echo(f"{address}: already {line['status']}; nothing changed", file=sys.stderr)
     else:
-        print(f"{address}: {line['previous_status'] or 'no record'} -> {line['status']} (by {actor})")
+        echo(f"{address}: {line['previous_status'] or 'no record'} -> {line['status']} (by {actor})")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bounced.demo.campaign import Feedback, addresses
+from bounced.dsn import has_password, without_password
 from bounced.listen import local_url
 from bounced.model import Status
 from bounced.sendgate import RecipientAnswer, StoreSendGate
@@ -144,10 +145,19 @@ def serve_help(env: Mapping[str, str], http_addr: str) -> str:
         "BOUNCED_COMPLAINT_QUEUE_URL",
         "BOUNCED_DELIVERY_QUEUE_URL",
     )
+    shown = dict(env)
+    dsn = env.get("BOUNCED_DATABASE_URL")
+    if dsn:
+        shown["BOUNCED_DATABASE_URL"] = without_password(dsn)
     lines = [
         "The daemon keeps running; Ctrl-C stops it and drops the demo database.",
         "To use the CLI against the demo, in another shell:",
-        *(f"  export {name}='{env[name]}'" for name in exports if name in env),
+        *(f"  export {name}='{shown[name]}'" for name in exports if name in shown),
+        *(
+            ["  # and PGPASSWORD: the database URL above leaves its password out"]
+            if dsn and has_password(dsn)
+            else []
+        ),
         "  bounced status ada@example.org --json",
         "  bounced list --status suppressed",
         "  bounced review list",

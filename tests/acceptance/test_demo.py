@@ -14,6 +14,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -132,27 +133,48 @@ def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) ->
     return seen
 
 
+def _with_a_password(dsn: str) -> tuple[str, str]:
+    """`dsn` and its password; one is added when it has none (the test server trusts loopback and
+    ignores it), so the test can tell whether the demo ever shows it."""
+    parts = urlsplit(dsn)
+    if parts.password:
+        return dsn, parts.password
+    password = "demo-password-never-shown"
+    user = parts.username or "postgres"
+    netloc = f"{user}:{password}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc)), password
+
+
 def test_demo_serve_keeps_the_daemon_and_database_up_until_ctrl_c(pg_admin_dsn: str, tmp_path: Path) -> None:
-    with subprocess.Popen(
-        [sys.executable, "-m", "bounced", "demo", "--serve", "--http-addr", f"127.0.0.1:{free_port()}"],
-        env=base_environment({"BOUNCED_DATABASE_URL": pg_admin_dsn}),
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as process:
+    dsn, password = _with_a_password(pg_admin_dsn)
+    with (
+        (tmp_path / "stderr").open("w+") as stderr,
+        subprocess.Popen(
+            [sys.executable, "-m", "bounced", "demo", "--serve", "--http-addr", f"127.0.0.1:{free_port()}"],
+            env=base_environment({"BOUNCED_DATABASE_URL": dsn}),
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        ) as process,
+    ):
         try:
-            _use_the_running_demo(process)
+            output = _use_the_running_demo(process, password)
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=30) == 0
+            output += process.stdout.read() if process.stdout else ""
         finally:
             if process.poll() is None:
                 process.kill()
+        stderr.seek(0)
+        errors = stderr.read()
+    assert "bounced demo: PostgreSQL: a new database on" in errors
+    assert password not in output + errors
     assert asyncio.run(_demo_databases(pg_admin_dsn)) == []
 
 
-def _use_the_running_demo(process: subprocess.Popen[str]) -> None:
+def _use_the_running_demo(process: subprocess.Popen[str], password: str) -> str:
     """/metrics answers, and the CLI works against the demo database with the printed exports."""
     output = _read_until(process, "Ctrl-C", time.monotonic() + DEMO_TIMEOUT)
     metrics = re.search(r"Metrics: +(http://127\.0\.0\.1:\d+/metrics)", output)
@@ -168,7 +190,7 @@ def _use_the_running_demo(process: subprocess.Popen[str]) -> None:
     exports = dict(re.findall(r"export (\w+)='([^']*)'", output))
     status = subprocess.run(
         [sys.executable, "-m", "bounced", "status", "ada@example.org", "--json"],
-        env=base_environment(exports),
+        env=base_environment({**exports, "PGPASSWORD": password}),  # as the printed hint says
         capture_output=True,
         text=True,
         timeout=30,
@@ -176,3 +198,4 @@ def _use_the_running_demo(process: subprocess.Popen[str]) -> None:
     )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["status"] == "suppressed"
+    return output

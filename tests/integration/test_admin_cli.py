@@ -216,6 +216,78 @@ def test_export_is_csv_of_the_suppressions_only(cli: Cli) -> None:
     assert set(rows[0]) == set(listing.EXPORT_COLUMNS)
 
 
+def _seed_hostile(cli: Cli) -> None:
+    """A hard bounce whose subtype is a spreadsheet formula and a soft one whose subtype drives the
+    terminal: what a hostile recipient server could put in its reply."""
+    formula = notification(
+        Kind.BOUNCE, ["a@example.org"], T0, bounce_type="Permanent", bounce_subtype=FORMULA
+    )
+    controls = notification(
+        Kind.BOUNCE, ["c@example.org"], T0, bounce_type="-Transient", bounce_subtype=CONTROLS
+    )
+    cli.commit(
+        [
+            applied(formula, Action.SUPPRESS, reason="@user-unknown"),
+            applied(controls, Action.RETRY, reason="soft", cause=CONTROLS),
+            applied(
+                notification(Kind.BOUNCE, ["r@example.org"], T0, bounce_subtype=CONTROLS),
+                Action.REVIEW,
+                reason=CONTROLS,
+            ),
+        ],
+        T0,
+    )
+
+
+FORMULA = '=HYPERLINK("http://evil.example","x")'
+CONTROLS = "\x1b]0;owned\x07\x1b[2J\x9b31mGeneral\x7f\u202e"
+TERMINAL_ACTS_ON = ("\x1b", "\x07", "\x9b", "\x7f", "\u202e")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["export"], ["list", "--status", "suppressed", "--csv"], ["list", "--status", "deferred", "--csv"]],
+)
+def test_csv_cells_that_a_spreadsheet_would_evaluate_get_a_quote(cli: Cli, args: list[str]) -> None:
+    _seed_hostile(cli)
+    code, out, _ = cli(*args)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows
+    for row in rows:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row.values()), row
+    by_address = {row["address"]: row for row in rows}
+    if "a@example.org" in by_address:
+        assert by_address["a@example.org"]["bounce_subtype"] == f"'{FORMULA}"
+        assert by_address["a@example.org"]["reason"] == "'@user-unknown"
+    else:
+        assert by_address["c@example.org"]["bounce_type"] == "'-Transient"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--status", "deferred"],
+        ["list", "--status", "deferred", "--json"],
+        ["status", "c@example.org"],
+        ["status", "r@example.org"],
+        ["status", "c@example.org", "--json"],
+        ["review", "list"],
+        ["review", "list", "--json"],
+        ["retries", "list"],
+        ["retries", "list", "--json"],
+    ],
+)
+def test_feedback_fields_cannot_drive_the_terminal(cli: Cli, args: list[str]) -> None:
+    _seed_hostile(cli)
+    code, out, err = cli(*args)
+    assert code == 0
+    assert out
+    assert not any(ch in out + err for ch in TERMINAL_ACTS_ON), repr(out)
+    if "--json" not in args:
+        assert "\\x1b]0;owned\\x07" in out  # escaped, so the operator sees what came
+
+
 # -- review -------------------------------------------------------------------------------------
 
 

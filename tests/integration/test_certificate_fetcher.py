@@ -18,10 +18,19 @@ from cryptography.hazmat.primitives import serialization
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.model import ReadError
 from bounced.signature import CertificateUnavailable
+from tests.support.connect_proxy import connect_proxy
 from tests.support.sns_signing import SnsSigner, rsa_key, self_signed_certificate
 
 LIMIT = 16 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy set where the tests run must not carry them off this machine."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 @dataclass
@@ -185,4 +194,38 @@ async def test_by_default_only_sns_urls_are_fetched(server: Server) -> None:
     with pytest.raises(ReadError) as caught:
         await HttpsCertificateFetcher(ssl_context=server.client_ssl).fetch(f"{server.base}/cert.pem")
     assert caught.value.code == "bad_certificate_url"
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy"])
+async def test_the_fetch_goes_through_the_https_proxy(
+    server: Server, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    async with connect_proxy() as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        body = await fetcher_for(server).fetch(f"{server.base}/cert.pem")
+    assert body == server.certificate
+    assert proxy.tunnels == [server.base.removeprefix("https://")]
+    assert server.requests == ["/cert.pem"]
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "localhost,127.0.0.1", "*"])
+async def test_a_host_named_in_no_proxy_is_fetched_directly(
+    server: Server, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    async with connect_proxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        body = await fetcher_for(server).fetch(f"{server.base}/cert.pem")
+    assert body == server.certificate
+    assert proxy.tunnels == []
+
+
+async def test_an_unreachable_proxy_is_transient(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    with pytest.raises(CertificateUnavailable):
+        await fetcher_for(server).fetch(f"{server.base}/cert.pem")
     assert server.requests == []

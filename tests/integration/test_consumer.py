@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from bounced import samples
 from bounced.batch import CommitSummary
 from bounced.clock import SystemClock
-from bounced.consumer import BatchStore, DatabaseGate, Poller, PollSettings
-from bounced.model import Outcome
+from bounced.consumer import STORE_REJECTED, BatchStore, DatabaseGate, Poller, PollSettings
+from bounced.groupcommit import GroupCommitter
+from bounced.model import Applied, Outcome
 from bounced.provision import FeedbackWiring
 from bounced.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
 from bounced.sqs import Message, SqsQueues
-from bounced.store import Store
+from bounced.store import Store, is_transient_error
 from tests.support.feedback import Aws, RecordingObserver, drain, unique_id
 
 pytestmark = pytest.mark.integration
@@ -406,4 +409,55 @@ async def test_the_next_batch_is_received_while_one_commits(
     assert observer.deleted_count == 2
     for index in range(2):
         assert await status_of(store, f"ahead{index}@example.org") == "suppressed"
+    await assert_queues_empty(aws, wiring)
+
+
+class NulPayloadStore:
+    """The real store, handed a NUL in the payload of any message about `address`: a value
+    PostgreSQL really refuses (text cannot hold NUL), for a reason that will not pass."""
+
+    def __init__(self, store: Store, address: str) -> None:
+        self._store = store
+        self._address = address
+
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        return await self._store.commit([self._spoil(o) for o in outcomes], now)
+
+    def _spoil(self, outcome: Outcome) -> Outcome:
+        if not isinstance(outcome, Applied) or all(
+            r.address != self._address for r in outcome.notification.recipients
+        ):
+            return outcome
+        payload = f"{outcome.notification.payload}\x00"
+        return replace(outcome, notification=replace(outcome.notification, payload=payload))
+
+
+async def test_a_message_the_store_refuses_is_counted_as_quarantined(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    for address in ("refused@example.org", "fine@example.org"):
+        await aws.publish(wiring.topics["bounce"], samples.bounce([address], feedback_id=unique_id("fb")))
+    messages: list[Message] = []
+    while len(messages) < 2:
+        messages += await SqsQueues(aws.sqs).receive(
+            wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=30
+        )
+    committer = GroupCommitter(NulPayloadStore(store, "refused@example.org"), is_transient=is_transient_error)
+    observer = RecordingObserver()
+    with capture_logs() as logs:
+        poller = _poller(wiring, aws, committer, DatabaseGate(store.ping, SystemClock()), observer)
+        await poller.handle(messages)
+    (quarantined,) = await store.quarantine_list()
+    assert quarantined.code == STORE_REJECTED
+    (committed,) = [e for e in logs if e["event"] == "batch_committed"]
+    assert (committed["applied"], committed["quarantined"]) == (1, 1)
+    assert quarantined.sqs_message_id not in committed["sqs_message_ids"]
+    assert len(committed["ses_message_ids"]) == 1
+    warned = [e for e in logs if e["event"] == "message_quarantined"]
+    assert [(e["sqs_message_id"], e["reason"]) for e in warned] == [
+        (quarantined.sqs_message_id, STORE_REJECTED)
+    ]
+    assert sum(sum(s.quarantined.values()) for s in observer.summaries) == 1
+    assert await status_of(store, "fine@example.org") == "suppressed"
+    assert observer.deleted_count == 2
     await assert_queues_empty(aws, wiring)

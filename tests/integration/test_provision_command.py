@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML (via cfn-lint) ships no stubs
 
 from bounced.cli import main
 from tests.support.feedback import aws_clients
@@ -60,6 +62,25 @@ async def test_running_twice_changes_nothing(aws_env: str, capsys: pytest.Captur
     async with aws_clients(aws_env) as aws:
         subscriptions = (await aws.sns.list_subscriptions_by_topic(TopicArn=topic))["Subscriptions"]
     assert len(subscriptions) == 1
+
+
+def _last_part(value: str) -> str:
+    """A queue URL's name (after the last /) or a topic ARN's (after the last :)."""
+    return value.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
+def test_provision_makes_the_queues_and_topics_docker_compose_points_the_daemon_at(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+    services = compose["services"]
+    setup, daemon = services["setup"]["command"], services["bounced"]["environment"]
+    assert setup[0] == "provision"
+    made = provision(capsys, *setup[1:])
+    assert set(made) <= set(daemon)
+    for name, value in made.items():
+        expected = sorted(_last_part(v) for v in daemon[name].split(","))
+        assert sorted(_last_part(v) for v in value.split(",")) == expected, name
 
 
 def test_without_a_region_it_is_a_usage_error(

@@ -55,6 +55,25 @@ def test_show_prints_utf8_text_with_control_characters_escaped(cli: Cli) -> None
     assert "body (utf-8, " in out
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["quarantine", "list"],
+        ["quarantine", "show"],
+        ["quarantine", "replay"],
+        ["quarantine", "list", "--json"],
+    ],
+)
+def test_a_hostile_reason_cannot_drive_the_terminal(cli: Cli, args: list[str]) -> None:
+    sqs_id = f"sqs-{next(_SQS_IDS)}"
+    hostile = "\x1b]0;owned\x07\x9b2J\u202e"
+    cli.commit([Quarantined("bounce", sqs_id, b"{\x1b[2J", "invalid_json", f"detail {hostile}")], NOW)
+    qid = cli.fetch("SELECT id FROM quarantine WHERE sqs_message_id = $1", sqs_id)[0]["id"]
+    _, out, err = cli(*args, *([str(qid)] if args[-1] in ("show", "replay") else []))
+    assert out + err
+    assert not any(ch in out + err for ch in "\x1b\x07\x9b\u202e"), repr(out + err)
+
+
 def test_show_json_gives_base64_for_bytes_that_are_not_utf8(cli: Cli) -> None:
     raw = b"\xff\xfe binary \x00"
     qid = _quarantine(cli, raw)

@@ -92,6 +92,25 @@ def test_serve_help_prints_the_exports_for_the_cli() -> None:
     assert "http://127.0.0.1:9999/metrics" in text
 
 
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://bob:s3cret@db:5432/demo_1", "postgresql://bob@db:5432/demo_1"),
+        ("postgresql://bob:s3cret@db/demo_1?sslmode=require", "postgresql://bob@db/demo_1?sslmode=require"),
+        ("postgresql://db/demo_1?user=bob&password=s3cret", "postgresql://db/demo_1?user=bob"),
+    ],
+)
+def test_serve_help_never_prints_the_password(dsn: str, shown: str) -> None:
+    text = serve_help({"BOUNCED_DATABASE_URL": dsn}, "127.0.0.1:9999")
+    assert "s3cret" not in text
+    assert f"export BOUNCED_DATABASE_URL='{shown}'" in text
+    assert "PGPASSWORD" in text  # says how to give the password the line leaves out
+
+
+def test_serve_help_mentions_no_password_when_there_is_none() -> None:
+    assert "PGPASSWORD" not in serve_help({"BOUNCED_DATABASE_URL": "postgresql://x@/db"}, "127.0.0.1:9999")
+
+
 def test_without_the_embedded_extra_the_demo_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

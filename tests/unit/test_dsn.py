@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bounced.dsn import database_url_from_env, redact, scrub
+from bounced.dsn import database_url_from_env, has_password, redact, scrub, without_password
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,28 @@ def test_database_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert database_url_from_env() is None
     monkeypatch.setenv("BOUNCED_DATABASE_URL", "postgresql://db/x")
     assert database_url_from_env() == "postgresql://db/x"
+
+
+@pytest.mark.parametrize(
+    ("dsn", "bare"),
+    [
+        ("postgresql://bob:s3cret@db:5432/bounced", "postgresql://bob@db:5432/bounced"),
+        ("postgresql://:s3cret@db/bounced", "postgresql://db/bounced"),
+        ("postgresql://bob@db/bounced", "postgresql://bob@db/bounced"),
+        (
+            "postgresql://db/x?user=bob&password=s3cret&sslmode=require",
+            "postgresql://db/x?user=bob&sslmode=require",
+        ),
+        ("postgresql://db/x?Password=s3cret", "postgresql://db/x"),
+    ],
+)
+def test_without_password(dsn: str, bare: str) -> None:
+    assert without_password(dsn) == bare
+    assert has_password(dsn) == (dsn != bare)
+
+
+def test_an_empty_password_is_no_password() -> None:
+    # What pgserver (the demo's embedded PostgreSQL) hands out.
+    dsn = "postgresql://postgres:@/postgres?host=/tmp/pg"
+    assert not has_password(dsn)
+    assert without_password(dsn) == "postgresql://postgres@/postgres?host=/tmp/pg"

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bounced.batch import CommitSummary
+from bounced.config import load_settings
+from bounced.daemon import Daemon
+from bounced.health import Heartbeats
 from bounced.metrics import Metrics
+from bounced.observe import DaemonObserver
+from bounced.policy import RetryPolicy
+from tests.support.clock import ManualClock
 
 EXPECTED_SAMPLE_NAMES = {
     "bounced_messages_received_total",
@@ -128,3 +137,40 @@ def test_negative_lag_counts_as_zero() -> None:
 
 def test_content_type_is_prometheus_text() -> None:
     assert Metrics().content_type.startswith("text/plain; version=0.0.4")
+
+
+def _causes(metrics: Metrics) -> dict[str, float]:
+    return {
+        dict(labels)["cause"]: value
+        for (name, labels), value in samples(metrics).items()
+        if name == "bounced_retries_scheduled_total"
+    }
+
+
+def test_the_cause_label_is_a_configured_window_name_or_default() -> None:
+    policy = RetryPolicy.from_mapping({"Greylisted": ["5m"], "default": ["1h"]})
+    m = Metrics(policy=policy)
+    m.retry_scheduled("Greylisted")
+    m.retry_scheduled("MailboxFull", 2)
+    m.retry_scheduled("DeliveryDelay.General")  # the DeliveryDelay windows apply
+    m.retry_scheduled("DeliveryDelay.MailboxFull")
+    m.retry_scheduled("default")
+    for n, hostile in enumerate(["x" * 200, "Made\x1bUp", "OutOfOffice", "Greylisted2"]):
+        m.retry_scheduled(f"{hostile}-{n}")
+    assert _causes(m) == {
+        "Greylisted": 1,
+        "MailboxFull": 2,
+        "DeliveryDelay": 1,
+        "DeliveryDelay.MailboxFull": 1,
+        "default": 5,
+    }
+
+
+def test_the_daemon_labels_causes_by_its_configured_windows() -> None:
+    env = {"BOUNCED_BOUNCE_QUEUE_URL": "http://127.0.0.1:1/000000000000/b", "AWS_REGION": "us-east-1"}
+    settings = replace(load_settings(env), retry={"windows": {"Greylisted": ["5m"]}})
+    daemon = Daemon(settings=settings, environ=env)
+    clock = ManualClock(datetime(2026, 3, 2, tzinfo=UTC))
+    summary = CommitSummary(retries_scheduled={"Greylisted": 1, "Unheard.Of": 3})
+    DaemonObserver(daemon.metrics, Heartbeats(), clock).committed("bounce", summary, 0.1, clock.now())
+    assert _causes(daemon.metrics) == {"Greylisted": 1, "default": 3}
