@@ -80,7 +80,7 @@ async def run_every(
             wait = backoff.delay(failures)
             on_error(name)
             log.warning(
-                "task_round_failed", task=name, error=_describe(exc), failures=failures, retry_in=wait
+                "task_round_failed", task=name, error=describe_failure(exc), failures=failures, retry_in=wait
             )
         else:
             if failures:
@@ -89,7 +89,7 @@ async def run_every(
         await sleep_unless_stopped(clock, wait, stop)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     """The exception's type, and SQS's error code when it gave one (never a message: it may carry
     data)."""
     if isinstance(exc, ClientError):

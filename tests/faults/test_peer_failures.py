@@ -144,3 +144,33 @@ async def test_during_a_postgres_outage_the_daemon_is_alive_and_unready(
         code = daemon.stop(timeout=30)
     assert code == 0
     assert_no_crash(daemon)
+
+
+async def test_an_inbound_queue_deleted_while_running_is_waited_out(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+) -> None:
+    """The other queues go on, the daemon is alive but unready, and once the queue is back it is read."""
+    daemon = BouncedProcess(["run"], daemon_env(migrated, aws_env, wiring, tmp_path), tmp_path / "b.log")
+    try:
+        daemon.wait_for("/readyz")
+        await aws.sqs.delete_queue(QueueUrl=wiring.queues["bounce"])
+        await until(lambda: "receive_failed" in daemon.event_names())
+        complaints = [item for item in mix(16, "bounce-gone") if item.queue == "complaint"]
+        await send(aws, wiring, complaints)
+        await wait_for_value(migrated, "SELECT count(*) FROM events", lambda n: n == len(complaints))
+        assert daemon.get("/healthz")[0] == 200
+        assert daemon.get("/readyz")[0] == 503
+        await aws.sqs.create_queue(QueueName=wiring.queues["bounce"].rsplit("/", 1)[1])
+        bounces = [item for item in mix(16, "bounce-back") if item.queue == "bounce"]
+        for item in bounces:
+            await aws.send_body(wiring.queues["bounce"], item.body)
+        await wait_for_value(
+            migrated, "SELECT count(*) FROM events", lambda n: n == len(complaints) + len(bounces)
+        )
+        daemon.wait_for("/readyz")
+        alive = daemon.process.poll() is None
+    finally:
+        code = daemon.stop(timeout=30)
+    assert alive
+    assert code == 0
+    assert_no_crash(daemon)
