@@ -32,7 +32,9 @@ EXPOSE 8080
 # SIGTERM starts the drain; give the container `stop_grace_period`/`--stop-timeout` above the
 # shutdown grace (25 s) plus one long-poll wait (20 s).
 STOPSIGNAL SIGTERM
-# `bounced check` asks /healthz on BOUNCED_HTTP_ADDR (0.0.0.0 is asked on 127.0.0.1); it gives up after 5 s.
+# Liveness: `bounced check` asks /healthz on BOUNCED_HTTP_ADDR (0.0.0.0 is asked on 127.0.0.1) and
+# gives up after 5 s. A daemon waiting for PostgreSQL is alive: restarting it would not help.
+# Readiness (PostgreSQL, schema, queues) is `bounced check --ready`, for scripts and alerts.
 HEALTHCHECK --interval=15s --timeout=10s --start-period=30s --retries=3 CMD ["bounced", "check"]
 ENTRYPOINT ["bounced"]
 CMD ["run"]

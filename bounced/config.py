@@ -13,12 +13,16 @@ botocore reads itself; PostgreSQL comes from a DSN in `BOUNCED_DATABASE_URL` or,
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from bounced.listen import parse_listen_address
 
 ENV_PREFIX = "BOUNCED_"
 CONFIG_ENV = "BOUNCED_CONFIG"
@@ -102,10 +106,26 @@ def _database_url(raw: object) -> str | None:
     url = _text(raw)
     if url is None:
         return None
-    if urlsplit(url).scheme not in ("postgres", "postgresql"):
-        # Never echo the value: it may hold a password.
+    # Never echo the value, nor any part of it: it may hold a password.
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- parsing it is the check
+    except ValueError:
+        raise ValueError(
+            "must be a postgresql:// DSN with a numeric port from 0 to 65535 "
+            "(percent-encode reserved characters in the user name and password)"
+        ) from None
+    if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError("must be a postgresql:// DSN")
     return url
+
+
+def _api_token(raw: object) -> str:
+    token = _text(raw)
+    if token is None:
+        # An empty token would turn authentication off without anyone meaning to.
+        raise ValueError("is blank; unset it to run the send-gate without authentication")
+    return token
 
 
 def _topic_arns(raw: object) -> frozenset[str]:
@@ -138,12 +158,28 @@ def _choice(*allowed: str) -> Callable[[object], str]:
     return convert
 
 
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
+
+
 def _listen_address(raw: object) -> str:
     text = str(raw).strip()
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:8080, not {text!r}")
+    problem = f"must be HOST:PORT or [IPv6]:PORT with a port up to 65535, e.g. 127.0.0.1:8080, not {text!r}"
+    try:
+        host, _ = parse_listen_address(text)
+    except ValueError:
+        raise ValueError(problem) from None
+    if not _is_ip(host) and (_DOTTED_NUMBERS.fullmatch(host) or not _HOSTNAME.fullmatch(host)):
+        raise ValueError(problem)
     return text
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +268,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Most HTTP connections open at once; further ones are closed as soon as they are accepted.",
     ),
     Setting(
-        "BOUNCED_API_TOKEN", _text, None, "Bearer token the send-gate (/v1/*) requires when set.", secret=True
+        "BOUNCED_API_TOKEN",
+        _api_token,
+        None,
+        "Bearer token the send-gate (/v1/*) requires when set; a blank one is refused.",
+        secret=True,
     ),
     Setting("BOUNCED_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "Log level."),
     Setting(
@@ -277,6 +317,16 @@ QUEUE_SETTINGS = {
     "complaint": "complaint_queue_url",
     "delivery": "delivery_queue_url",
 }
+
+
+OUTBOUND_QUEUE_SETTING = "BOUNCED_RETRY_QUEUE_URL"
+
+
+def queue_setting_names(settings: Settings) -> dict[str, str]:
+    """Every configured queue URL (inbound and the outbound retry queue) by its setting's name."""
+    names = [f"{ENV_PREFIX}{name.upper()}_QUEUE_URL" for name in QUEUE_SETTINGS] + [OUTBOUND_QUEUE_SETTING]
+    urls = {name: getattr(settings, SETTINGS_BY_ENV[name].key) for name in names}
+    return {name: url for name, url in urls.items() if url}
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from bounced.model import Applied, Outcome, Quarantined
 from bounced.reader import MessageReader
 from bounced.sqs import Message, SqsQueues, is_transient
 from bounced.store import is_transient_error
+from bounced.supervise import describe_failure as _describe
+from bounced.supervise import is_peer_failure
 
 log = structlog.get_logger("bounced.consumer")
 
@@ -199,10 +201,12 @@ class Poller:
                 is_transient,
             )
         except Exception as exc:
-            if not is_transient(exc):
+            # A queue deleted or forbidden under us is SQS's fault, not ours: wait it out (unready)
+            # rather than take the daemon down with it.
+            if not is_peer_failure(exc):
                 raise
             self._observer.failed("sqs")
-            self._log.warning("receive_failed", error=type(exc).__name__)
+            self._log.warning("receive_failed", error=_describe(exc))
             await self._clock.sleep(self._settings.visibility_timeout / 10)
             return []
 

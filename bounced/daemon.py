@@ -1,9 +1,15 @@
 """The daemon's lifecycle: one owner for start-up, the running tasks, signals, drain and exit.
 
-Start-up order: the HTTP endpoint first (so /healthz and /readyz answer while we wait), then PostgreSQL
-(waiting, not failing, while it is unreachable), the schema check (refuse a schema behind or ahead of
-the code), then pollers, the retry scheduler and the gauges refresher as named tasks in one TaskGroup:
-if any of them dies, the daemon stops loudly instead of limping on.
+Start-up order: the HTTP endpoint first (so /healthz and /readyz answer while we wait; an address that
+cannot be bound is a configuration error), then every configured queue (one SQS says is missing or
+forbidden is a configuration error; an unreachable SQS is waited for), then PostgreSQL (waiting, not
+failing, while it is unreachable; a malformed DSN is a configuration error), the schema check (refuse
+a schema behind or ahead of the code), then pollers, the retry scheduler, the gauges refresher and
+retention as named tasks in one TaskGroup. Configuration errors exit 2 with one line.
+
+Background tasks never die of a peer: a round that fails because SQS or PostgreSQL failed is counted
+in `bounced_errors_total{component=<task>}` and tried again with backoff (bounced/supervise.py). Only
+a bug ends a task, and then the daemon stops loudly (exit 1) instead of limping on.
 
 Signals only set the stop event. On stop: no new receives; in-flight batches get the shutdown grace to
 finish; what is still running then is cancelled, which releases its messages at once. A second signal
@@ -19,23 +25,23 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any
 
 import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
 
 from bounced import __version__, gctune, retention, signals
 from bounced.aio import sleep_unless_stopped, unless_stopped
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import Rules
 from bounced.clock import Clock, SystemClock
-from bounced.config import ConfigError, Settings
+from bounced.config import ConfigError, Settings, queue_setting_names
 from bounced.consumer import DatabaseGate, Poller, PollSettings
-from bounced.dsn import redact
+from bounced.dsn import redact, scrub
 from bounced.groupcommit import GroupCommitter
-from bounced.health import Heartbeats, ReadinessReport, run_checks
+from bounced.health import ReadinessReport, liveness, run_checks, tick_forever
 from bounced.http import build_app, parse_listen_address, serve
 from bounced.metrics import Metrics
 from bounced.migrate import SchemaState
@@ -46,8 +52,9 @@ from bounced.scheduler import RetryScheduler
 from bounced.sdnotify import Notifier, watchdog_loop
 from bounced.sendgate import RecipientAnswer, StoreSendGate
 from bounced.signature import SnsSignatureVerifier
-from bounced.sqs import SqsQueues
+from bounced.sqs import SqsQueues, is_transient
 from bounced.store import Store, is_transient_error
+from bounced.supervise import Backoff, run_every
 
 log = structlog.get_logger("bounced.daemon")
 
@@ -59,6 +66,10 @@ CONNECT_TIMEOUT = 10.0
 # How long the scheduler and the gauges get to finish their round once the pollers are done: a
 # round blocked on a lock or on a PostgreSQL that stopped answering must not hold the exit.
 SERVICES_STOP_TIMEOUT = 3.0
+# Backoff of a failing gauges round, and of retention (whose interval is an hour).
+GAUGES_LONGEST_BACKOFF = 300.0
+RETENTION_BACKOFF = (60.0, retention.INTERVAL_SECONDS)
+_NO_SUCH_QUEUE = frozenset({"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"})
 _REGION_IN_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
 
 
@@ -106,7 +117,7 @@ class Daemon:
         self._signalled = False
         self.policy = retry_policy(self.settings.retry)
         self.metrics = Metrics(version=__version__, policy=self.policy)
-        self.heartbeats = Heartbeats()
+        self.heartbeats = liveness(self.clock.now())
         self.observer = DaemonObserver(self.metrics, self.heartbeats, self.clock)
         self.rules = Rules.from_mapping(self.settings.rules)
         if self.settings.escalate_nonexistent:
@@ -120,15 +131,19 @@ class Daemon:
     async def run(self) -> int:
         """Run until signalled (or, with `once`, until every queue is drained); return the exit code."""
         self._install_signal_handlers()
-        if not self.settings.verify_signatures:
-            log.warning("signature_verification_off", hint="only for local emulators such as moto")
         async with AsyncExitStack() as stack:
             await self._start_http(stack)
+            if not self.settings.verify_signatures:
+                log.warning("signature_verification_off", hint="only for local emulators such as moto")
+            ticker = asyncio.create_task(tick_forever(self.heartbeats, self.clock), name="event-loop")
+            stack.callback(ticker.cancel)
+            self.sqs = await self._open_sqs(stack)
+            if not await self._check_queues(self.sqs):
+                return EXIT_OK  # stopped while waiting for SQS
             self.store = await self._connect_store(stack)
             if self.store is None:
                 return EXIT_OK  # stopped while waiting for PostgreSQL
             await self._check_schema(self.store)
-            self.sqs = await self._open_sqs(stack)
             verifier = self._open_verifier()
             await self._supervise(self.store, self.sqs, verifier)
         log.info("daemon_stopped")
@@ -136,7 +151,7 @@ class Daemon:
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in signals.STOP_SIGNALS:
             loop.add_signal_handler(signum, self._on_signal, signum)
         for early in signals.held():  # arrived while the process was starting
             self._on_signal(early)
@@ -161,7 +176,12 @@ class Daemon:
             sendgate=StoreSendGate(self),
             api_token=self.settings.api_token,
         )
-        handle = await serve(app, host, port, max_connections=self.settings.http_max_connections)
+        try:
+            handle = await serve(app, host, port, max_connections=self.settings.http_max_connections)
+        except OSError as exc:  # a name that does not resolve, an address not ours, a port in use
+            reason = exc.strerror or type(exc).__name__
+            where = self.settings.http_addr
+            raise StartupError(f"BOUNCED_HTTP_ADDR: cannot listen on {where}: {reason}") from None
         stack.push_async_callback(handle.stop)
         log.info("http_listening", address=f"{host}:{handle.port}")
 
@@ -172,6 +192,8 @@ class Daemon:
         while not self.stop.is_set():
             try:
                 store = await unless_stopped(self._connect_once(), self.stop)
+            except (ValueError, OverflowError) as exc:  # asyncpg could not read the DSN
+                raise StartupError(self._dsn_problem(exc)) from None
             except Exception as exc:
                 log.warning(
                     "database_unreachable",
@@ -185,6 +207,42 @@ class Daemon:
                 stack.push_async_callback(store.close)
             return store
         return None
+
+    def _dsn_problem(self, exc: Exception) -> str:
+        # asyncpg's wording names the parameter at fault, except a bare ValueError from parsing,
+        # which may quote a piece of the DSN (a password with a reserved character, say).
+        kind = type(exc).__name__
+        detail = kind if type(exc) is ValueError else f"{kind}: {scrub(str(exc), self.settings.database_url)}"
+        where = "BOUNCED_DATABASE_URL" if self.settings.database_url else "PG* variables"
+        return f"{where}: not a usable PostgreSQL DSN ({detail})"
+
+    async def _check_queues(self, sqs: SqsQueues) -> bool:
+        """Wait until SQS answers for every configured queue; False when stopped meanwhile.
+        StartupError when SQS says one does not exist or may not be used (a 4xx)."""
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                await unless_stopped(self._probe_queues(sqs), self.stop)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("queues_unreachable", error=type(exc).__name__)
+                await sleep_unless_stopped(self.clock, backoff, self.stop)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            return not self.stop.is_set()
+        return False
+
+    async def _probe_queues(self, sqs: SqsQueues) -> None:
+        for setting, url in queue_setting_names(self.settings).items():
+            try:
+                await sqs.depth(url)
+            except ClientError as exc:
+                if is_transient(exc):
+                    raise
+                code = str(exc.response.get("Error", {}).get("Code", "ClientError"))
+                problem = "no such queue" if code in _NO_SUCH_QUEUE else "SQS refused it"
+                raise StartupError(f"{setting}: {problem} ({code})") from None
 
     async def _connect_once(self) -> Store:
         async with asyncio.timeout(CONNECT_TIMEOUT):
@@ -232,8 +290,6 @@ class Daemon:
             sqs=sqs,
             outbound_url=self.settings.retry_queue_url,
         )
-        scheduler_age = timedelta(seconds=max(60.0, self.settings.scheduler_interval * 4))
-        self.heartbeats.register("scheduler", scheduler_age, self.clock.now())
         gctune.settle_after_startup()  # everything start-up loads is in memory now
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(p.run(self.stop, until_empty=self.once), name=p.name) for p in pollers]
@@ -243,12 +299,11 @@ class Daemon:
             services = [
                 group.create_task(scheduler.run(services_stop), name="scheduler"),
                 group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges"),
-                group.create_task(
-                    retention.run(store, self.clock, self.settings.retention_days, services_stop),
-                    name="retention",
-                ),
+                group.create_task(self._retention(store, services_stop), name="retention"),
             ]
             watchdog = group.create_task(self._watchdog(), name="watchdog")
+            for task in [*tasks, *services, watchdog]:
+                self.heartbeats.register_task(task.get_name(), task, self.clock.now())
             self.notifier.ready()
             self.notifier.status(f"Polling {len(self.queues)} queue(s) with {len(pollers)} poller(s)")
             log.info("daemon_ready", queues=sorted(self.queues), pollers=len(pollers))
@@ -279,13 +334,9 @@ class Daemon:
             visibility_timeout=self.settings.visibility_timeout,
         )
         pollers = []
-        # A poller beats after every receive; one busy with a long batch or waiting for PostgreSQL
-        # still beats within a wait plus a visibility timeout.
-        max_age = timedelta(seconds=self.settings.wait_time_seconds + self.settings.visibility_timeout + 30)
         for queue, url in self.queues.items():
             for index in range(self.settings.pollers_per_queue):
                 name = f"poller:{queue}:{index}"
-                self.heartbeats.register(name, max_age, self.clock.now())
                 pollers.append(
                     Poller(
                         name=name,
@@ -330,13 +381,27 @@ class Daemon:
 
     async def _refresh_gauges(self, store: Store, sqs: SqsQueues, stop: asyncio.Event) -> None:
         """Queue depths (with DLQs), recipients by status and pending retries, every interval."""
-        while not stop.is_set():
-            try:
-                await self._refresh_once(store, sqs)
-            except Exception as exc:
-                self.observer.failed("gauges")
-                log.warning("gauges_refresh_failed", error=type(exc).__name__)
-            await sleep_unless_stopped(self.clock, self.settings.queue_metrics_interval, stop)
+        interval = self.settings.queue_metrics_interval
+        await run_every(
+            "gauges",
+            lambda: self._refresh_once(store, sqs),
+            interval=interval,
+            backoff=Backoff(first=interval, longest=max(interval, GAUGES_LONGEST_BACKOFF)),
+            clock=self.clock,
+            stop=stop,
+            on_error=self.observer.failed,
+        )
+
+    async def _retention(self, store: Store, stop: asyncio.Event) -> None:
+        first, longest = RETENTION_BACKOFF
+        await retention.run(
+            store,
+            self.clock,
+            self.settings.retention_days,
+            stop,
+            backoff=Backoff(first=first, longest=longest),
+            on_error=self.observer.failed,
+        )
 
     async def _refresh_once(self, store: Store, sqs: SqsQueues) -> None:
         for queue, url in self.queues.items():
@@ -355,7 +420,7 @@ class Daemon:
         return self._dlq_urls[arn]
 
     async def _watchdog(self) -> None:
-        """WATCHDOG=1 at half of WatchdogSec, withheld while a poller or the scheduler is stale."""
+        """WATCHDOG=1 at half of WatchdogSec, withheld while liveness fails (as /healthz says)."""
         with suppress(asyncio.CancelledError):
             await watchdog_loop(
                 self.notifier, self.clock, lambda: self.heartbeats.report(self.clock.now()).healthy
@@ -368,9 +433,13 @@ class Daemon:
         return await self.store.sendgate_answers(addresses)
 
     async def readiness(self) -> ReadinessReport:
-        """Ready only when PostgreSQL answers, the schema is current and every queue is reachable."""
+        """Ready only when PostgreSQL answers, the schema is current and every queue (inbound and
+        outbound) exists and answers."""
         checks: dict[str, Callable[[], Awaitable[None]]] = {"database": self._ready_database}
-        for queue, url in self.queues.items():
+        queues = dict(self.queues)
+        if self.settings.retry_queue_url:
+            queues["retry"] = self.settings.retry_queue_url
+        for queue, url in queues.items():
             checks[f"queue:{queue}"] = self._queue_check(url)
         return await run_checks(checks, READINESS_TIMEOUT)
 

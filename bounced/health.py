@@ -1,11 +1,13 @@
-"""Liveness from heartbeats, and readiness from named checks.
+"""Liveness (`/healthz`) and readiness (`/readyz`): one rule each.
 
-Liveness (`/healthz`): each long-running part of the daemon (a poller such as `poller:bounce:0`, the
-scheduler) registers with the longest silence it may keep, and beats whenever it completes a loop. The
-report is pure: time is passed in. A component that registered and never beat is stale once its
-allowance has passed since registration, so a poller stuck before its first poll is caught too.
+Liveness: the event loop turns and every task of the daemon is alive. A ticker beats `event_loop`
+every second; it is stale once silent past its allowance. Tasks (pollers, the scheduler, the
+gauges...) are registered with their asyncio task: one is dead only when it ended with an exception.
+Waiting is alive: a poller held back while PostgreSQL is away, a commit waiting on a lock, the
+start-up waiting for PostgreSQL all answer 200. Tasks may still beat, which the report shows (the
+age of their last sign of activity) without judging it. The report is pure: time is passed in.
 
-Readiness (`/readyz`): a `ReadinessReport` of named checks (postgres, schema, each queue), built by
+Readiness: a `ReadinessReport` of named checks (PostgreSQL and the schema, each queue), built by
 `run_checks` from async probes, each bounded by a timeout so one hung dependency fails its check
 instead of hanging the report.
 """
@@ -18,6 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bounced.clock import Clock
+
+EVENT_LOOP = "event_loop"
+"""The heartbeat the loop ticker beats (`tick_forever`)."""
+LOOP_TICK_SECONDS = 1.0
+LOOP_ALLOWANCE = timedelta(seconds=15)
+
 
 @dataclass(frozen=True, slots=True)
 class ComponentHealth:
@@ -25,9 +34,10 @@ class ComponentHealth:
 
     name: str
     age_seconds: float  # since its last beat (or since registration when it never beat)
-    max_staleness_seconds: float
+    max_staleness_seconds: float | None  # None: a task, judged by whether it runs, not by age
     beaten: bool  # whether it ever beat
     stale: bool
+    task: str | None = None  # a task's state: running, stopped (on purpose) or failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,7 @@ class HealthReport:
                     "max_staleness_seconds": c.max_staleness_seconds,
                     "beaten": c.beaten,
                     "stale": c.stale,
+                    **({"task": c.task} if c.task is not None else {}),
                 }
                 for c in self.components
             },
@@ -65,9 +76,10 @@ class HealthReport:
 
 @dataclass(slots=True)
 class _Entry:
-    max_staleness: timedelta
+    max_staleness: timedelta | None
     last: datetime
     beaten: bool
+    task: asyncio.Task[Any] | None = None
 
 
 class Heartbeats:
@@ -81,6 +93,11 @@ class Heartbeats:
         if max_staleness <= timedelta(0):
             raise ValueError(f"max_staleness must be positive, got {max_staleness}")
         self._entries[name] = _Entry(max_staleness=max_staleness, last=now, beaten=False)
+
+    def register_task(self, name: str, task: asyncio.Task[Any], now: datetime) -> None:
+        """Watch `task` under `name`: dead only once it ended with an exception, however long it
+        waits. It may beat too (shown as activity, never judged)."""
+        self._entries[name] = _Entry(max_staleness=None, last=now, beaten=False, task=task)
 
     def unregister(self, name: str) -> None:
         """Stop watching `name` (a component that stopped on purpose); unknown names are ignored."""
@@ -101,13 +118,42 @@ class Heartbeats:
     @staticmethod
     def _component(name: str, entry: _Entry, now: datetime) -> ComponentHealth:
         age = now - entry.last
+        state = _task_state(entry.task) if entry.task is not None else None
+        if entry.max_staleness is None:
+            stale, allowance = state == "failed", None
+        else:
+            stale, allowance = age > entry.max_staleness, entry.max_staleness.total_seconds()
         return ComponentHealth(
             name=name,
             age_seconds=max(age.total_seconds(), 0.0),
-            max_staleness_seconds=entry.max_staleness.total_seconds(),
+            max_staleness_seconds=allowance,
             beaten=entry.beaten,
-            stale=age > entry.max_staleness,
+            stale=stale,
+            task=state,
         )
+
+
+def _task_state(task: asyncio.Task[Any]) -> str:
+    if not task.done():
+        return "running"
+    if task.cancelled() or task.exception() is None:
+        return "stopped"
+    return "failed"
+
+
+async def tick_forever(heartbeats: Heartbeats, clock: Clock, interval: float = LOOP_TICK_SECONDS) -> None:
+    """Beat `event_loop` every `interval` seconds, for as long as the loop turns (run as a task)."""
+    while True:
+        heartbeats.beat(EVENT_LOOP, clock.now())
+        await clock.sleep(interval)
+
+
+def liveness(now: datetime, allowance: timedelta = LOOP_ALLOWANCE) -> Heartbeats:
+    """The daemon's liveness registry: `event_loop` registered (beat it with `tick_forever`), tasks
+    to be added as they start."""
+    heartbeats = Heartbeats()
+    heartbeats.register(EVENT_LOOP, allowance, now)
+    return heartbeats
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,8 @@ class Metrics:
         self._queue_messages.labels(queue=queue, state=QUEUE_STATE_IN_FLIGHT).set(in_flight)
 
     def error(self, component: str, n: int = 1) -> None:
-        """`component` (poller, store, scheduler, http, sdnotify, ...) hit an error."""
+        """`component` hit an error: `sqs` and `store` (pollers), a background task by its name
+        (`scheduler`, `gauges`, `retention`), `http`, `readiness`, `sendgate`, `sdnotify`."""
         self._errors.labels(component=component).inc(n)
 
     def render(self) -> bytes:

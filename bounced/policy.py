@@ -16,6 +16,9 @@ from types import MappingProxyType
 
 _DURATION = re.compile(r"([0-9]+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+LONGEST_WINDOW = timedelta(days=365)
+"""The longest retry window: a wait beyond it is a typo, not a policy."""
 
 DEFAULT_KEY = "default"
 """The key in `[retry.windows]` naming the windows for causes no other key names."""
@@ -24,11 +27,16 @@ DEFAULT_JITTER = 0.1
 
 
 def parse_duration(text: str) -> timedelta:
-    """`"90s"`, `"15m"`, `"6h"` or `"3d"` as a positive timedelta; ValueError otherwise."""
+    """`"90s"`, `"15m"`, `"6h"` or `"3d"` as a positive timedelta of at most a year; ValueError
+    otherwise."""
     match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if match is None or int(match.group(1)) == 0:
         raise ValueError(f"{_show(text)} is not a duration (use a positive number and s, m, h, d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    count, unit = int(match.group(1)), match.group(2)
+    # Compared before building the timedelta: a huge count would overflow it.
+    if count * _SECONDS[unit] > LONGEST_WINDOW.total_seconds():
+        raise ValueError(f"{_show(text)} is longer than a year (365d)")
+    return timedelta(**{_UNITS[unit]: count})
 
 
 def _show(value: object) -> str:
@@ -120,10 +128,12 @@ def _parse_windows(key: str, value: object) -> tuple[timedelta, ...]:
 
 
 def _parse_window(key: str, item: object) -> timedelta:
+    if not isinstance(item, str) or _DURATION.fullmatch(item) is None:
+        raise ValueError(f"{key}: {_show(item)} is not a duration (use s, m, h, d)")
     try:
-        return parse_duration(item if isinstance(item, str) else "")
-    except ValueError:
-        raise ValueError(f"{key}: {_show(item)} is not a duration (use s, m, h, d)") from None
+        return parse_duration(item)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 def _parse_jitter(value: object) -> float:

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from bounced.aio import sleep_unless_stopped
 from bounced.clock import Clock
 from bounced.store import Store
+from bounced.supervise import Backoff, run_every
 
 log = structlog.get_logger("bounced.retention")
 
@@ -77,15 +77,24 @@ async def run(
     *,
     interval: float = INTERVAL_SECONDS,
     batch: int = BATCH,
+    backoff: Backoff | None = None,
+    on_error: Callable[[str], None] = lambda _component: None,
 ) -> None:
-    """Prune now and then every `interval` seconds until `stop` is set (a daemon task). A failed
-    prune is logged and tried again at the next interval: retention is never urgent."""
-    while not stop.is_set():
-        try:
-            pruned = await prune(store, clock.now(), days, batch, stop)
-        except Exception as exc:  # any failure: the next interval tries again; the daemon goes on
-            log.warning("retention_prune_failed", error=type(exc).__name__)
-        else:
-            if pruned.total:
-                log.info("retention_pruned", payloads=pruned.payloads, quarantined=pruned.quarantined)
-        await sleep_unless_stopped(clock, interval, stop)
+    """Prune now and then every `interval` seconds until `stop` is set (a daemon task). A prune that
+    fails because PostgreSQL did is counted (`on_error("retention")`) and tried again after the
+    backoff (default: the interval)."""
+
+    async def once() -> None:
+        pruned = await prune(store, clock.now(), days, batch, stop)
+        if pruned.total:
+            log.info("retention_pruned", payloads=pruned.payloads, quarantined=pruned.quarantined)
+
+    await run_every(
+        "retention",
+        once,
+        interval=interval,
+        backoff=backoff or Backoff(first=interval, longest=interval),
+        clock=clock,
+        stop=stop,
+        on_error=on_error,
+    )

@@ -4,6 +4,8 @@ Releasing happens in PostgreSQL (`FOR UPDATE SKIP LOCKED`, so any number of daem
 each retry exactly once) and makes the address mailable again. Announcing is an outbox: a released
 retry stays "unannounced" until its JSON message is on the outbound queue, so a crash between the
 release and the send loses nothing (the send happens again; consumers can de-duplicate on `retry_id`).
+A failed send (the queue deleted, access denied, SQS away) never stops releasing: the announcement
+waits, and the scheduler tries again with backoff until the queue takes it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any, Protocol
 
 import structlog
 
-from bounced.aio import sleep_unless_stopped
 from bounced.clock import Clock
-from bounced.sqs import SqsQueues, is_transient
-from bounced.store import Store, is_transient_error
+from bounced.sqs import SqsQueues
+from bounced.store import Store
+from bounced.supervise import Backoff, run_every
 from bounced.views import ReleasedRetry
 
 log = structlog.get_logger("bounced.scheduler")
@@ -26,6 +28,10 @@ log = structlog.get_logger("bounced.scheduler")
 RELEASE_BATCH = 100
 # How long a release may stay unannounced before another tick (of any instance) sends it.
 RECOVERY_MARGIN = timedelta(minutes=2)
+# A failing tick waits the interval, then twice that, and so on up to this.
+MAX_BACKOFF_SECONDS = 60.0
+# Releases one instance keeps in memory to announce again (the outbox in PostgreSQL holds them all).
+HELD_MAX = 10_000
 
 
 class SchedulerObserver(Protocol):
@@ -70,23 +76,39 @@ class RetryScheduler:
         self._interval = interval
         self._sqs = sqs
         self._outbound_url = outbound_url
+        # Releases of this instance not yet announced (the send failed): tried again every tick,
+        # before the recovery margin lets any instance sweep them.
+        self._held: dict[int, ReleasedRetry] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every interval until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception as exc:
-                if not (is_transient_error(exc) or is_transient(exc)):
-                    raise
-                self._observer.failed("scheduler")
-                log.warning("scheduler_tick_failed", error=type(exc).__name__)
+        """Tick every interval until `stop` is set. A tick that fails because PostgreSQL or the
+        outbound queue failed is counted and tried again with backoff; what it released waits in
+        the outbox until the queue takes it."""
+        await run_every(
+            "scheduler",
+            self._tick_and_beat,
+            interval=self._interval,
+            backoff=Backoff(first=self._interval, longest=max(self._interval, MAX_BACKOFF_SECONDS)),
+            clock=self._clock,
+            stop=stop,
+            on_error=self._observer.failed,
+        )
+
+    async def _tick_and_beat(self) -> None:
+        try:
+            await self.tick()
+        finally:
             self._observer.scheduler_ran()
-            await sleep_unless_stopped(self._clock, self._interval, stop)
 
     async def tick(self) -> int:
-        """Release everything due now and announce it; then announce releases a crash left
-        unannounced. Returns how many were released."""
+        """Release everything due now; announce it and whatever this instance failed to announce
+        before; then announce releases a crash left unannounced. Returns how many were released."""
+        released = await self._release_due()
+        await self._announce_held()
+        await self.recover()
+        return released
+
+    async def _release_due(self) -> int:
         released = 0
         while True:
             batch = await self._store.release_due_retries(self._clock.now(), RELEASE_BATCH)
@@ -94,11 +116,15 @@ class RetryScheduler:
             if batch:
                 self._observer.released(len(batch))
                 log.info("retries_released", count=len(batch), retry_ids=[r.id for r in batch])
-                await self._announce(batch)
+                self._hold(batch)
             if len(batch) < RELEASE_BATCH:
-                break
-        await self.recover()
-        return released
+                return released
+
+    async def _announce_held(self) -> None:
+        while self._held:
+            chunk = list(self._held.values())[:RELEASE_BATCH]
+            if await self._announce(chunk) < len(chunk):
+                return  # the rest go next tick
 
     async def recover(self) -> None:
         """Announce releases still unannounced after RECOVERY_MARGIN: their instance died (or failed to
@@ -113,9 +139,17 @@ class RetryScheduler:
             if await self._announce(pending) < len(pending):
                 return  # the rest go next tick
 
+    def _hold(self, retries: Sequence[ReleasedRetry]) -> None:
+        # Bounded: past it, a release waits for the recovery sweep, which reads the outbox itself.
+        room = max(HELD_MAX - len(self._held), 0)
+        self._held.update((r.id, r) for r in retries[:room])
+
     async def _announce(self, retries: Sequence[ReleasedRetry]) -> int:
+        self._hold(retries)
         sent = await self._send(retries)
         await self._store.mark_announced([r.id for r in sent], self._clock.now())
+        for retry in sent:
+            self._held.pop(retry.id, None)
         return len(sent)
 
     async def _send(self, retries: Sequence[ReleasedRetry]) -> list[ReleasedRetry]:

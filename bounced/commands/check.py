@@ -1,4 +1,9 @@
-"""`bounced check`: is the local daemon healthy? Exit 0 when `/healthz` answers 200, 1 otherwise.
+"""`bounced check`: is the local daemon alive? Exit 0 when `/healthz` answers 200, 1 otherwise.
+`bounced check --ready`: is it ready? The same against `/readyz`.
+
+Liveness is what a supervisor restarts on (Docker's HEALTHCHECK, the systemd watchdog): the daemon
+waiting for PostgreSQL is alive. Readiness says whether it can do its work now (PostgreSQL answers,
+the schema is current, the queues exist): for load balancers, deploy scripts and alerts.
 
 Made for Docker's HEALTHCHECK and scripts, so it starts fast: stdlib only (urllib), no settings
 module, no event loop. It reads `BOUNCED_HTTP_ADDR` (the daemon's listen address) from the
@@ -25,27 +30,33 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add `bounced check`."""
     parser = subparsers.add_parser(
         "check",
-        help="exit 0 when the local daemon's /healthz says healthy, 1 otherwise",
-        description="GET /healthz on BOUNCED_HTTP_ADDR (default 127.0.0.1:8080); exit 0 on 200, "
-        "1 otherwise, with one line on stderr saying why.",
+        help="exit 0 when the local daemon is alive (/healthz), or with --ready ready (/readyz); 1 otherwise",
+        description="GET /healthz (liveness) or, with --ready, /readyz (readiness) on BOUNCED_HTTP_ADDR "
+        "(default 127.0.0.1:8080); exit 0 on 200, 1 otherwise, with one line on stderr saying why; "
+        "2 when BOUNCED_HTTP_ADDR is malformed.",
     )
     parser.add_argument(
-        "--url", help="the full health URL to ask instead (e.g. http://127.0.0.1:8080/healthz)"
+        "--ready",
+        action="store_true",
+        help="ask readiness (/readyz: PostgreSQL answers, schema current, queues exist) instead of liveness",
     )
+    parser.add_argument("--url", help="the full URL to ask instead (e.g. http://127.0.0.1:8080/healthz)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait (default 5)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """The `bounced check` handler."""
+    verdict = "unready" if args.ready else "unhealthy"
+    path = "/readyz" if args.ready else "/healthz"
     try:
-        url = args.url or local_url(os.environ.get("BOUNCED_HTTP_ADDR", DEFAULT_ADDR), "/healthz")
+        url = args.url or local_url(os.environ.get("BOUNCED_HTTP_ADDR", DEFAULT_ADDR), path)
     except ValueError as exc:
-        print(f"unhealthy: bad BOUNCED_HTTP_ADDR: {exc}", file=sys.stderr)
+        print(f"{verdict}: bad BOUNCED_HTTP_ADDR: {exc}", file=sys.stderr)
         return 2
     healthy, why = probe(url, args.timeout)
     if not healthy:
-        print(f"unhealthy: {why}", file=sys.stderr)
+        print(f"{verdict}: {why}", file=sys.stderr)
         return 1
     return 0
 
@@ -69,8 +80,14 @@ def probe(url: str, timeout: float) -> tuple[bool, str]:
 
 
 def _stale_parts(body: bytes) -> str:
+    """What a /healthz (stale components) or /readyz (reasons) body says is wrong, on one line."""
     try:
-        stale = json.loads(body).get("stale") or []
+        document = json.loads(body)
+        stale, reasons = document.get("stale") or [], document.get("reasons") or []
     except (ValueError, AttributeError):
         return ""
-    return f" (stale: {', '.join(map(str, stale))})" if stale else ""
+    if stale:
+        return f" (stale: {', '.join(map(str, stale))})"
+    if reasons:
+        return " (" + "; ".join(" ".join(str(r).split()) for r in reasons) + ")"
+    return ""

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "run",
         help="consume the SQS queues and keep the recipients' state (the daemon)",
         description="Long-poll every configured SQS queue, apply SES feedback to PostgreSQL, release "
-        "due retries, and serve /healthz, /readyz and /metrics. Runs until SIGTERM or SIGINT, then "
+        "due retries, and serve /healthz, /readyz and /metrics. Runs until SIGTERM, SIGINT or SIGHUP, then "
         "drains in-flight batches within the shutdown grace and exits 0.",
         epilog=settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,

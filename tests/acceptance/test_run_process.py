@@ -185,19 +185,6 @@ def test_a_bad_setting_stops_start_with_one_line(tmp_path: Path) -> None:
     assert daemon.log_text().strip() == "bounced: BOUNCED_BATCH_SIZE: must be from 1 to 10, not 50"
 
 
-async def test_a_poller_that_dies_stops_the_daemon_loudly(
-    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
-) -> None:
-    """A queue that does not exist is not a transient failure: the daemon exits 1 with the error logged
-    instead of limping on with one dead poller (systemd's Restart=on-failure then shows it)."""
-    missing = wiring.queues["bounce"].rsplit("/", 1)[0] + "/no-such-queue"
-    env = daemon_env(migrated, aws_env, wiring, tmp_path, BOUNCED_BOUNCE_QUEUE_URL=missing)
-    daemon = BouncedProcess(["run"], env, tmp_path / "dead.log")
-    assert daemon.wait(timeout=60) == 1
-    assert "daemon_failed" in daemon.event_names()
-    assert "QueueDoesNotExist" in daemon.log_text() or "NonExistentQueue" in daemon.log_text()
-
-
 async def _metric_appears(daemon: BouncedProcess, line: str, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:

@@ -2,10 +2,10 @@
 `recipients` (the statement that writes the batch is running and waits for the row locks it takes
 before writing anything).
 
-SIGTERM: the daemon stops receiving, gives the batch the shutdown grace, and exits 0 either having
-committed it or, past the grace, having rolled it back and released its messages. SIGKILL: the open
-transaction dies with the connection; a committed batch whose delete failed comes back too; a
-restarted daemon applies everything exactly once."""
+SIGTERM (and SIGHUP, the same): the daemon stops receiving, gives the batch the shutdown grace, and
+exits 0 either having committed it or, past the grace, having rolled it back and released its
+messages. SIGKILL: the open transaction dies with the connection; a committed batch whose delete
+failed comes back too; a restarted daemon applies everything exactly once."""
 
 from __future__ import annotations
 
@@ -55,9 +55,11 @@ async def _finish(
     assert_no_crash(rest)
 
 
-async def test_sigterm_while_a_commit_waits_finishes_the_batch_within_the_grace(
-    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+async def test_a_stop_signal_while_a_commit_waits_finishes_the_batch_within_the_grace(
+    aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path, *, signum: signal.Signals
 ) -> None:
+    """SIGHUP stops the daemon exactly as SIGTERM does: drain, then exit 0."""
     items = mix(40, "term")
     await send(aws, wiring, items)
     env = daemon_env(migrated, aws_env, wiring, tmp_path, BOUNCED_SHUTDOWN_GRACE=str(GRACE))
@@ -66,7 +68,7 @@ async def test_sigterm_while_a_commit_waits_finishes_the_batch_within_the_grace(
     try:
         await wait_until(lambda: commits_waiting(migrated), lambda n: n >= 1)
         started = time.monotonic()
-        daemon.signal(signal.SIGTERM)
+        daemon.signal(signum)
         wait_for_event(daemon, "draining")
         assert daemon.process.poll() is None  # still waiting for its batch
         await lock.release()
@@ -79,6 +81,8 @@ async def test_sigterm_while_a_commit_waits_finishes_the_batch_within_the_grace(
     assert code == 0
     assert elapsed < GRACE
     names = daemon.event_names()
+    (stop,) = [e for e in daemon.events() if e.get("event") == "stop_requested"]
+    assert stop["signal"] == signum.name
     after_stop = names[names.index("stop_requested") :]
     assert "batch_committed" in after_stop  # the in-flight batch was finished, not dropped
     assert "drain_deadline_passed" not in names

@@ -9,6 +9,7 @@ import asyncpg
 
 from bounced import retention
 from bounced.store import Store
+from bounced.supervise import Backoff
 from tests.support.outcomes import hard_bounce
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -80,6 +81,17 @@ async def test_a_failed_prune_does_not_end_the_task() -> None:
     clock = _OneRoundClock(stop)
     await asyncio.wait_for(retention.run(_BrokenStore(), clock, 180, stop), timeout=5)  # type: ignore[arg-type]
     assert clock.sleeps == [retention.INTERVAL_SECONDS]
+
+
+async def test_a_failed_prune_is_counted_and_tried_again_after_the_backoff() -> None:
+    stop = asyncio.Event()
+    clock = _OneRoundClock(stop)
+    errors: list[str] = []
+    backoff = Backoff(first=60.0, longest=3600.0)
+    run = retention.run(_BrokenStore(), clock, 180, stop, backoff=backoff, on_error=errors.append)  # type: ignore[arg-type]
+    await asyncio.wait_for(run, timeout=5)
+    assert errors == ["retention"]
+    assert clock.sleeps == [60.0]
 
 
 async def test_a_set_stop_ends_a_prune_between_batches(store: Store, store_dsn: str) -> None:

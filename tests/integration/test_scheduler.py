@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from bounced.cli import main
 from bounced.scheduler import RECOVERY_MARGIN, RetryScheduler
@@ -130,3 +131,53 @@ async def _status(capsys: pytest.CaptureFixture[str], address: str) -> dict[str,
     assert code == 0
     shown: dict[str, object] = json.loads(capsys.readouterr().out)
     return shown
+
+
+async def test_a_deleted_outbound_queue_stops_no_release_and_the_announcement_follows_its_return(
+    aws: Aws, store: Store
+) -> None:
+    url = (await aws.sqs.create_queue(QueueName="retries-gone"))["QueueUrl"]
+    await aws.sqs.delete_queue(QueueUrl=url)
+    await store.commit([soft_bounce(["first@example.org"], BOUNCED_AT)], BOUNCED_AT)
+    clock = ManualClock(BOUNCED_AT + timedelta(hours=2))
+    observer = Counting()
+    ticking = scheduler(store, clock, aws, url, observer)
+    with pytest.raises(ClientError):
+        await ticking.tick()
+    assert observer.released_total == 1  # released (mailable again) though not announced
+    await store.commit([soft_bounce(["second@example.org"], BOUNCED_AT)], BOUNCED_AT)
+    with pytest.raises(ClientError):
+        await ticking.tick()
+    assert observer.released_total == 2
+    assert len(await store.unannounced_releases(10)) == 2  # waiting in the outbox
+    await aws.sqs.create_queue(QueueName="retries-gone")
+    await ticking.tick()  # well before the recovery margin: this instance still holds them
+    messages = await outbound_messages(aws, url)
+    assert sorted(str(m["address"]) for m in messages) == ["first@example.org", "second@example.org"]
+    assert await store.unannounced_releases(10) == []
+    await ticking.tick()
+    assert await outbound_messages(aws, url) == []  # announced once
+
+
+async def test_the_running_scheduler_counts_a_missing_queue_and_keeps_going(aws: Aws, store: Store) -> None:
+    url = (await aws.sqs.create_queue(QueueName="retries-later"))["QueueUrl"]
+    await aws.sqs.delete_queue(QueueUrl=url)
+    await store.commit([soft_bounce(["later@example.org"], BOUNCED_AT)], BOUNCED_AT)
+    clock = ManualClock(BOUNCED_AT + timedelta(hours=2))
+    observer = Counting()
+    stop = asyncio.Event()
+    running = asyncio.create_task(scheduler(store, clock, aws, url, observer).run(stop))
+    try:
+        while len(observer.failures) < 3:
+            assert not running.done(), running
+            await asyncio.sleep(0.01)
+        await aws.sqs.create_queue(QueueName="retries-later")
+        while await store.unannounced_releases(10) != []:
+            assert not running.done(), running
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+    assert set(observer.failures) == {"scheduler"}
+    (message,) = await outbound_messages(aws, url)
+    assert message["address"] == "later@example.org"

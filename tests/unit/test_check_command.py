@@ -141,3 +141,54 @@ async def test_daemon_on_ipv6_wildcard_is_asked_on_ipv6_loopback(monkeypatch: py
         assert await check() == 0
     finally:
         await server.stop()
+
+
+async def start_ready(status: int, body: str) -> HttpServer:
+    """A daemon stand-in alive on /healthz and answering `status` on /readyz."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(status=200, text='{"status": "ok"}', content_type="application/json")
+
+    async def readyz(request: web.Request) -> web.Response:
+        return web.Response(status=status, text=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return await serve(app, "127.0.0.1", 0)
+
+
+async def test_ready_asks_readyz_and_exits_1_with_the_reasons_while_unready(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unready = (
+        '{"status": "unready", "reasons": ["database: ConnectionRefusedError: refused", "queue:retry: gone"]}'
+    )
+    server = await start_ready(503, unready)
+    try:
+        monkeypatch.setenv("BOUNCED_HTTP_ADDR", f"127.0.0.1:{server.port}")
+        assert await check() == 0  # alive
+        assert await check("--ready") == 1  # not ready
+    finally:
+        await server.stop()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"unready: 503 from http://127.0.0.1:{server.port}/readyz")
+    assert "(database: ConnectionRefusedError: refused; queue:retry: gone)" in err
+
+
+async def test_ready_exits_0_when_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = await start_ready(200, '{"status": "ready"}')
+    try:
+        monkeypatch.setenv("BOUNCED_HTTP_ADDR", f"127.0.0.1:{server.port}")
+        assert await check("--ready") == 0
+    finally:
+        await server.stop()
+
+
+def test_ready_with_a_bad_listen_address_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOUNCED_HTTP_ADDR", "garbage")
+    assert main(["check", "--ready"]) == 2
+    assert capsys.readouterr().err.startswith("unready: bad BOUNCED_HTTP_ADDR")

@@ -139,3 +139,45 @@ def test_pool_size_follows_the_pollers_unless_set() -> None:
     assert load_settings({**two_queues, "BOUNCED_POLLERS_PER_QUEUE": "16"}).pool_size() == 36
     assert load_settings({**two_queues, "BOUNCED_DATABASE_POOL_SIZE": "7"}).pool_size() == 7
     assert load_settings({"BOUNCED_DATABASE_POOL_SIZE": ""}).database_pool_size is None
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t \n"])
+def test_a_blank_api_token_is_refused_rather_than_turning_authentication_off(blank: str) -> None:
+    with pytest.raises(ConfigError, match="BOUNCED_API_TOKEN: is blank"):
+        load_settings({"BOUNCED_API_TOKEN": blank})
+    assert load_settings({"BOUNCED_API_TOKEN": "s3cret"}).api_token == "s3cret"
+    assert load_settings({}).api_token is None
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["999.1.1.1:8080", "127.0.0.1:65536", "127.0.0.1:99999", "garbage", "::1:8080", "a b:80", "1.2.3:80"],
+)
+def test_listen_addresses_that_cannot_be_bound_are_refused(address: str) -> None:
+    with pytest.raises(ConfigError, match="BOUNCED_HTTP_ADDR: must be HOST:PORT or \\[IPv6\\]:PORT"):
+        load_settings({"BOUNCED_HTTP_ADDR": address})
+
+
+@pytest.mark.parametrize(
+    "address", ["[::1]:8080", "[::]:0", "0.0.0.0:8080", "localhost:8080", "db.internal:80"]
+)
+def test_listen_addresses_accepted(address: str) -> None:
+    assert load_settings({"BOUNCED_HTTP_ADDR": address}).http_addr == address
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u:se/cret@127.0.0.1:5432/x",  # an unencoded '/' in the password
+        "postgresql://u:secret@127.0.0.1:99999/x",
+        "postgresql://u:secret@[::1/x",
+    ],
+)
+def test_a_malformed_dsn_is_refused_without_showing_any_of_it(dsn: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"BOUNCED_DATABASE_URL": dsn})
+    # The whole message is fixed text: no piece of the DSN (here, of its password) in it.
+    assert str(raised.value) == (
+        "BOUNCED_DATABASE_URL: must be a postgresql:// DSN with a numeric port from 0 to 65535 "
+        "(percent-encode reserved characters in the user name and password)"
+    )

@@ -7,7 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bounced.health import Check, Heartbeats, ReadinessReport, run_checks
+from bounced.consumer import DatabaseGate
+from bounced.health import (
+    EVENT_LOOP,
+    LOOP_ALLOWANCE,
+    Check,
+    Heartbeats,
+    ReadinessReport,
+    liveness,
+    run_checks,
+    tick_forever,
+)
+from tests.support.clock import ManualClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -120,3 +131,70 @@ async def test_run_checks_reports_failures_and_timeouts() -> None:
     assert by_name["postgres"].detail == "ConnectionRefusedError: connection refused"
     assert by_name["queue:bounce"].detail == "timed out after 0.05s"
     assert not report.ready
+
+
+async def _run_until(clock: ManualClock, until: datetime) -> None:
+    """Let the tasks run (each sleep of theirs moves the manual clock) until `until`."""
+    while clock.now() < until:  # noqa: ASYNC110 -- the clock moves only when the tasks run
+        await asyncio.sleep(0)
+
+
+async def test_a_postgres_outage_longer_than_any_allowance_is_alive_and_unready() -> None:
+    """Pollers held back by a closed database gate for ten minutes: /healthz's report stays healthy
+    (waiting on PostgreSQL is alive), readiness fails on the database check."""
+    clock = ManualClock(T0)
+    beats = liveness(T0)
+    ticker = asyncio.create_task(tick_forever(beats, clock))
+
+    async def ping() -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    gate = DatabaseGate(ping, clock)
+    gate.close()
+    pollers = [asyncio.create_task(gate.wait_open(), name=f"poller:bounce:{i}") for i in range(2)]
+    for task in pollers:
+        beats.register_task(task.get_name(), task, T0)
+    try:
+        await _run_until(clock, at(600))
+        report = beats.report(clock.now())
+        readiness = await run_checks({"database": ping}, per_check_seconds=1.0)
+    finally:
+        ticker.cancel()
+        for task in pollers:
+            task.cancel()
+        await gate.aclose()
+    assert report.healthy, report.to_json()
+    assert [c.task for c in report.components if c.name.startswith("poller")] == ["running", "running"]
+    assert not readiness.ready
+    assert readiness.to_json()["reasons"] == ["database: ConnectionRefusedError: connection refused"]
+
+
+async def test_an_event_loop_that_stops_turning_is_not_alive() -> None:
+    clock = ManualClock(T0)
+    beats = liveness(T0)
+    ticker = asyncio.create_task(tick_forever(beats, clock))
+    await _run_until(clock, at(5))
+    ticker.cancel()
+    # Its last beat was at 4 or 5 s.
+    assert beats.report(at(4 + LOOP_ALLOWANCE.total_seconds())).healthy
+    report = beats.report(at(6 + LOOP_ALLOWANCE.total_seconds()))
+    assert report.stale == (EVENT_LOOP,)
+
+
+async def test_a_task_that_failed_is_dead_and_one_that_stopped_is_not() -> None:
+    async def fail() -> None:
+        raise RuntimeError("a bug")
+
+    async def finish() -> None:
+        return None
+
+    beats = liveness(T0)
+    failed, finished = asyncio.create_task(fail()), asyncio.create_task(finish())
+    beats.register_task("scheduler", failed, T0)
+    beats.register_task("poller:bounce:0", finished, T0)
+    await asyncio.wait([failed, finished])
+    beats.beat(EVENT_LOOP, at(1))
+    report = beats.report(at(1))
+    assert report.stale == ("scheduler",)
+    assert report.to_json()["components"]["scheduler"]["task"] == "failed"
+    assert report.to_json()["components"]["poller:bounce:0"]["task"] == "stopped"

@@ -103,3 +103,16 @@ def test_from_mapping_overrides_named_causes_and_keeps_the_rest() -> None:
 def test_from_mapping_errors_name_the_key(windows: dict[str, object], jitter: object, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         RetryPolicy.from_mapping(windows, jitter=jitter)
+
+
+@pytest.mark.parametrize("window", ["366d", "8785h", "527041m", "31536001s", "99999999999999999999d"])
+def test_a_window_longer_than_a_year_is_a_configuration_error(window: str) -> None:
+    with pytest.raises(
+        ValueError, match=re.escape(f'retry.windows.General[1]: "{window}" is longer than a year')
+    ):
+        RetryPolicy.from_mapping({"General": ["1h", window]})
+
+
+def test_a_window_of_exactly_a_year_is_accepted() -> None:
+    policy = RetryPolicy.from_mapping({"General": ["365d"]})
+    assert policy.windows_for("General") == (timedelta(days=365),)
