@@ -11,7 +11,7 @@ import pytest
 from bounced.migrate import SchemaState, known_migrations, migrate, schema_status
 from bounced.queries import QUERIES
 
-EXPECTED_TABLES = {"events", "recipients", "retries", "quarantine", "schema_migrations"}
+EXPECTED_TABLES = {"events", "notifications", "recipients", "retries", "quarantine", "schema_migrations"}
 
 
 async def _tables(conn: asyncpg.Connection) -> set[str]:
