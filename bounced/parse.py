@@ -83,7 +83,6 @@ def _check_storable(notification: Notification) -> None:
         notification.complaint_subtype,
         notification.delay_type,
         notification.payload,
-        notification.claimed_time,
     ]
     for recipient in notification.recipients:
         fields += (recipient.dsn_action, recipient.dsn_status, recipient.diagnostic_code)

@@ -117,6 +117,11 @@ def _from_epoch(number: float) -> datetime:
 
 
 def claimed(value: object) -> str:
-    """The claimed value as text to keep: a string verbatim, anything else as JSON; cut short."""
+    """The claimed value as text to keep: a string verbatim, anything else as JSON; cut short, and
+    a NUL or a lone surrogate escaped (PostgreSQL text holds neither; a time alone never makes a
+    notification unstorable)."""
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return text[:CLAIMED_MAX]
+    text = text[:CLAIMED_MAX]
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

@@ -53,7 +53,6 @@ async def test_wide_bounces_keep_peak_rss_bounded(
         daemon.wait_for("/readyz")
         await settle(migrated, aws, wiring, events=NOTIFICATIONS * RECIPIENTS, within=120)
         peak = _peak_rss_kb(daemon.process.pid)
-        print("PEAK", peak)
     finally:
         code = daemon.stop(timeout=30)
     assert code == 0
