@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from bench import bodies
-from bounced.batch import event_rows, event_values
+from bounced.batch import event_records, event_rows, event_values, provisional_ids
 from bounced.classify import classify
 from bounced.model import Action, Applied, Status
 from bounced.parse import parse_body
@@ -25,7 +25,8 @@ from bounced.policy import DEFAULT_POLICY
 from bounced.store import Store
 
 QUEUE = "bounce"
-# The columns Store.commit writes into `events` (write_batch's $1..$19, then recorded_at).
+# The columns Store.commit writes into `events` (bounced_event_input's, then recorded_at; COPY leaves
+# notification_id NULL, in its favour).
 EVENT_COLUMNS = (
     "kind",
     "action",
@@ -45,6 +46,22 @@ EVENT_COLUMNS = (
     "queue",
     "sqs_message_id",
     "occurred_at",
+    "recorded_at",
+)
+# The notification of each message, its payload once (write_batch's $14, then recorded_at).
+NOTIFICATION_COLUMNS = (
+    "digest",
+    "source",
+    "kind",
+    "feedback_id",
+    "ses_message_id",
+    "sns_message_id",
+    "queue",
+    "sqs_message_id",
+    "sent_at",
+    "occurred_at",
+    "time_source",
+    "claimed_time",
     "payload",
     "recorded_at",
 )
@@ -76,11 +93,14 @@ def outcomes_of(rows: Sequence[bodies.Body]) -> list[Applied]:
 
 def copy_records(
     outcomes: Sequence[Applied], now: datetime
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The rows Store.commit writes, for COPY: the audit rows into `events` (the same columns, from the
-    store's own row builder) and a state row per address into `recipients`. The retries a transient
-    bounce schedules are left out, in COPY's favour."""
-    events = [(*values, now) for values in event_values(event_rows(outcomes))]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows Store.commit writes, for COPY: the notifications into `notifications` and the audit
+    rows into `events` (the same columns, from the store's own row builder), and a state row per
+    address into `recipients`. The retries a transient bounce schedules are left out, in COPY's
+    favour."""
+    rows = event_rows(outcomes)
+    events = [(*values, now) for values in event_values(rows)]
+    _, notifications = event_records(rows, provisional_ids(len(rows)))
     states: dict[str, tuple[Any, ...]] = {}
     for applied in outcomes:
         n = applied.notification
@@ -103,7 +123,7 @@ def copy_records(
                 now,
                 now,
             )
-    return events, sorted(states.values())
+    return [(*values, now) for values in notifications], events, sorted(states.values())
 
 
 _STATUS_OF = {
@@ -121,8 +141,11 @@ async def copy_rate(dsn: str, outcomes: Sequence[Applied], batch: int) -> float:
     try:
         started = time.perf_counter()
         for start in range(0, len(outcomes), batch):
-            events, states = copy_records(outcomes[start : start + batch], datetime.now(UTC))
+            notifications, events, states = copy_records(outcomes[start : start + batch], datetime.now(UTC))
             async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "notifications", records=notifications, columns=NOTIFICATION_COLUMNS
+                )
                 await conn.copy_records_to_table("events", records=events, columns=EVENT_COLUMNS)
                 await conn.copy_records_to_table("recipients", records=states, columns=RECIPIENT_COLUMNS)
         return len(outcomes) / (time.perf_counter() - started)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bounced.batch import event_rows, event_values
+from bounced.batch import event_records, event_rows, event_values, provisional_ids
 from bounced.model import Applied
 from bounced.policy import DEFAULT_POLICY
 from tests.support import postgres
@@ -24,7 +24,11 @@ COLUMNS = [
     "kind", "action", "address", "reason", "cause", "bounce_type", "bounce_subtype",
     "complaint_feedback_type", "complaint_subtype", "delay_type", "dsn_status", "diagnostic_code",
     "feedback_id", "ses_message_id", "sns_message_id", "queue", "sqs_message_id", "occurred_at",
-    "payload", "recorded_at",
+    "recorded_at",
+]  # fmt: skip
+NOTIFICATION_COLUMNS = [
+    "digest", "source", "kind", "feedback_id", "ses_message_id", "sns_message_id", "queue",
+    "sqs_message_id", "sent_at", "occurred_at", "time_source", "claimed_time", "payload", "recorded_at",
 ]  # fmt: skip
 
 
@@ -49,8 +53,13 @@ async def measure(dsn: str, size: int) -> tuple[float, float]:
     try:
         started = time.perf_counter()
         for batch in batches(count, size, "p"):
-            records = [(*values, T0) for values in event_values(event_rows(batch))]
+            rows = event_rows(batch)
+            records = [(*values, T0) for values in event_values(rows)]
+            notifications = [(*v, T0) for v in event_records(rows, provisional_ids(len(rows)))[1]]
             async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "notifications", records=notifications, columns=NOTIFICATION_COLUMNS
+                )
                 await conn.copy_records_to_table("events", records=records, columns=COLUMNS)
         copy_rate = count * size / (time.perf_counter() - started)
     finally:

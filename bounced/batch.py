@@ -1,8 +1,10 @@
 """Turning a batch of outcomes into the store's rows and back (pure): the audit rows and their
-idempotency keys, the column arrays the `unnest` statements take, and the commit summary."""
+idempotency keys, the notifications they point at (the raw payload, once each), the column arrays
+the `unnest` statements take, and the commit summary."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -63,13 +65,55 @@ def event_rows(applied: Iterable[Applied]) -> list[EventRow]:
     return rows
 
 
-def event_records(rows: Sequence[EventRow], event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    """`write_batch`'s $1: one `bounced_event_input` per row, with the row's (provisional) id."""
-    return [(*_event_values(row), event_id) for row, event_id in zip(rows, event_ids, strict=True)]
+def event_records(rows: Sequence[EventRow], event_ids: Sequence[int]) -> tuple[list[Any], list[Any]]:
+    """`write_batch`'s $1 and $14: one `bounced_event_input` per row, with the row's (provisional)
+    id and its notification's position in the other list; and one `bounced_notification_input` per
+    distinct payload among the rows' notifications, in digest order (one lock order).
+
+    Every row of one notification shares that notification's record: the payload travels once."""
+    digests: dict[int, bytes] = {}
+    notifications: dict[bytes, Applied] = {}
+    for row in rows:
+        key = id(row.applied)
+        if key not in digests:
+            digests[key] = digest = payload_digest(row.applied.notification.payload)
+            notifications.setdefault(digest, row.applied)
+    ordered = sorted(notifications)
+    position = {digest: index for index, digest in enumerate(ordered, start=1)}
+    events = [
+        (*_event_values(row), position[digests[id(row.applied)]], event_id)
+        for row, event_id in zip(rows, event_ids, strict=True)
+    ]
+    return events, [_notification_values(digest, notifications[digest]) for digest in ordered]
+
+
+def payload_digest(payload: str) -> bytes:
+    """The key a notification is recorded once by: SHA-256 of its payload's UTF-8 (a redelivery, or
+    a second publish of the same record, carries the same payload)."""
+    return hashlib.sha256(payload.encode("utf-8")).digest()
+
+
+def _notification_values(digest: bytes, applied: Applied) -> tuple[Any, ...]:
+    n = applied.notification
+    return (
+        digest,
+        n.source.value,
+        n.kind.value,
+        _text(n.feedback_id),
+        _text(n.ses_message_id),
+        _text(n.envelope.message_id) if n.envelope else None,
+        applied.queue,
+        applied.sqs_message_id,
+        applied.sent_at,
+        n.occurred_at,
+        n.time_source.value,
+        n.claimed_time,
+        n.payload or None,
+    )
 
 
 def event_values(rows: Sequence[EventRow]) -> list[tuple[Any, ...]]:
-    """The `events` columns each row fills, kind to payload (as `bounced_event_input` orders them)."""
+    """The `events` columns each row fills, kind to occurred_at (as `bounced_event_input` orders them)."""
     return [_event_values(row) for row in rows]
 
 
@@ -94,7 +138,6 @@ def _event_values(row: EventRow) -> tuple[Any, ...]:
         row.applied.queue,
         row.applied.sqs_message_id,
         n.occurred_at,
-        n.payload or None,
     )
 
 

@@ -327,6 +327,7 @@ class Daemon:
             allowed_topics=self.settings.allowed_topic_arns,
             rules=self.rules,
             max_receive_count=self.settings.max_receive_count,
+            clock=self.clock,
         )
         poll = PollSettings(
             batch_size=self.settings.batch_size,

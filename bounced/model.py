@@ -48,6 +48,25 @@ class Status(StrEnum):
     REVIEW = "review"
 
 
+class TimeSource(StrEnum):
+    """Where a notification's `occurred_at` came from (see `bounced.timing`)."""
+
+    FEEDBACK = "feedback"  # the type's own object: bounce.timestamp, delivery.timestamp, ...
+    MAIL = "mail"  # mail.timestamp
+    ENVELOPE = "envelope"  # the SNS envelope's Timestamp
+    SQS = "sqs"  # the SQS SentTimestamp: nothing earlier in that list was present and trusted
+    RECEIVED = "received"  # bounced's clock, where there is no SentTimestamp (`bounced classify`)
+    UNKNOWN = "unknown"  # no time at all and no arrival given (bodies parsed alone, in tests)
+
+
+class PayloadSource(StrEnum):
+    """How the SES record reached the queue. The values are `notifications.source`."""
+
+    SNS = "sns"  # inside an SNS envelope
+    EVENTBRIDGE = "eventbridge"  # an EventBridge event's `detail` (not read yet)
+    RAW = "raw"  # the body itself (SNS raw message delivery)
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     """One recipient a notification is about, with the DSN fields SES passes on when it has them."""
@@ -95,6 +114,15 @@ class Notification:
     envelope: SnsEnvelope | None = None
     # The SES JSON itself (the SNS Message field, or the raw body), kept for the audit log.
     payload: str = ""
+    # Which of the notification's times `occurred_at` is, and the time it claimed when that one was
+    # not trusted (later than its arrival allows, or unreadable), verbatim (cut to 100 characters).
+    time_source: TimeSource = TimeSource.FEEDBACK
+    claimed_time: str | None = None
+
+    @property
+    def source(self) -> PayloadSource:
+        """How the SES record reached the queue."""
+        return PayloadSource.SNS if self.envelope is not None else PayloadSource.RAW
 
     @property
     def idempotency_id(self) -> str | None:

@@ -21,8 +21,10 @@ missing_field      a required field is absent (`mail`, `mail.messageId`, `bounce
 bad_field          a known field has the wrong JSON type, or holds a NUL or a lone surrogate
 no_recipients      a bounce, complaint, delivery or delivery delay with no recipient
 bad_address        a recipient that is not an e-mail address (see `bounced.addresses`)
-bad_timestamp      a timestamp that is not ISO 8601 with a time zone
 =================  ============================================================================
+
+Timestamps never reject a message: `bounced.timing` settles which one a notification is ordered by,
+given when it reached SQS (`arrival`).
 
 `bounced.pipeline` adds `topic_not_allowed`, and signature verification its own codes.
 """
@@ -30,37 +32,44 @@ bad_timestamp      a timestamp that is not ISO 8601 with a time zone
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from bounced.addresses import normalise_address
 from bounced.envelope import read_document, storable
-from bounced.model import Kind, Notification, ReadError, Recipient, SnsEnvelope
+from bounced.model import Kind, Notification, ReadError, Recipient, SnsEnvelope, TimeSource
+from bounced.timing import TIME_UNKNOWN, Arrival, Timing, settle
 
 # What a notification says besides its recipients: keyword arguments for `Notification`.
 Extras = dict[str, str | None]
 # A payload reader: the payload object -> (recipients, extras, the payload's own timestamp).
 Reader = Callable[[dict[str, Any]], tuple[tuple[Recipient, ...], Extras, object]]
 
-# When SES sends no time at all (its "subscription succeeded" note over raw delivery).
-TIME_UNKNOWN = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = ["TIME_UNKNOWN", "parse_body"]
 
 
-def parse_body(body: bytes) -> Notification:
-    """The notification in one SQS message body; raises only `ReadError`."""
+def parse_body(body: bytes, arrival: Arrival | None = None) -> Notification:
+    """The notification in one SQS message body; raises only `ReadError`. `arrival`: when the message
+    reached SQS (its SentTimestamp), which bounds the times it may claim (see `bounced.timing`); the
+    daemon and the commands always give it, None is for a body read on its own."""
     envelope, document, payload, escaped = read_document(body)
     if envelope is not None and envelope.type != "Notification":
+        timing = settle([(TimeSource.ENVELOPE, envelope.timestamp)], arrival)
         return Notification(
             kind=Kind.SUBSCRIPTION_CONFIRMATION,
-            occurred_at=parse_timestamp(envelope.timestamp, "Timestamp"),
             recipients=(),
             envelope=envelope,
             payload=payload,
+            **_timed(timing),
         )
-    notification = _parse_ses(document, envelope, payload)
+    notification = _parse_ses(document, envelope, payload, arrival)
     if escaped:
         _check_storable(notification)
     return notification
+
+
+def _timed(timing: Timing) -> dict[str, Any]:
+    """`Notification` keyword arguments for its time."""
+    return {"occurred_at": timing.occurred_at, "time_source": timing.source, "claimed_time": timing.claimed}
 
 
 def _check_storable(notification: Notification) -> None:
@@ -81,26 +90,29 @@ def _check_storable(notification: Notification) -> None:
         raise ReadError("bad_field", "a field holds a NUL or a lone surrogate")
 
 
-def _parse_ses(document: dict[str, Any], envelope: SnsEnvelope | None, payload: str) -> Notification:
+def _parse_ses(
+    document: dict[str, Any], envelope: SnsEnvelope | None, payload: str, arrival: Arrival | None
+) -> Notification:
     kind, payload_key = _kind_of(document)
+    envelope_time = (TimeSource.ENVELOPE, envelope.timestamp if envelope else None)
     if kind is Kind.SUBSCRIPTION_CONFIRMATION:  # SES's "subscription succeeded" note: no mail
-        occurred_at = _fallback_time(envelope)
-        return Notification(
-            kind=kind, occurred_at=occurred_at, recipients=(), envelope=envelope, payload=payload
-        )
+        timing = settle([envelope_time], arrival)
+        return Notification(kind=kind, recipients=(), envelope=envelope, payload=payload, **_timed(timing))
     mail = _object(document.get("mail"), "mail", required=True)
     body = _object(document.get(payload_key), payload_key, required=kind in _RECIPIENT_KINDS)
     recipients, extras, own_time = _READERS[kind](body) if body else ((), {}, None)
     if kind in _RECIPIENT_KINDS and not recipients:
         raise ReadError("no_recipients", f"{payload_key} lists no recipients")
+    # The envelope's time: SNS Timestamp (EventBridge's `time` belongs here once those are read).
+    candidates = [(TimeSource.FEEDBACK, own_time), (TimeSource.MAIL, mail.get("timestamp")), envelope_time]
+    timed: dict[str, Any] = {**_timed(settle(candidates, arrival)), **extras}
     return Notification(
         kind=kind,
-        occurred_at=_occurred_at(own_time, payload_key, mail, envelope),
         recipients=recipients,
         ses_message_id=_required_text(mail, "messageId", "mail"),
         envelope=envelope,
         payload=payload,
-        **extras,
+        **timed,
     )
 
 
@@ -119,37 +131,6 @@ def _kind_of(document: dict[str, Any]) -> tuple[Kind, str]:
     if found is None:
         raise ReadError("unknown_type", f"unknown SES type {name[:64]!r}")
     return found
-
-
-def _occurred_at(
-    own_time: object, payload_key: str, mail: dict[str, Any], envelope: SnsEnvelope | None
-) -> datetime:
-    if own_time is not None:
-        return parse_timestamp(own_time, f"{payload_key}.timestamp")
-    mail_time = mail.get("timestamp")
-    if mail_time is not None:
-        return parse_timestamp(mail_time, "mail.timestamp")
-    if envelope is not None:
-        return parse_timestamp(envelope.timestamp, "Timestamp")
-    raise ReadError("missing_field", "no timestamp in the payload, mail or envelope")
-
-
-def _fallback_time(envelope: SnsEnvelope | None) -> datetime:
-    return TIME_UNKNOWN if envelope is None else parse_timestamp(envelope.timestamp, "Timestamp")
-
-
-def parse_timestamp(value: object, field: str) -> datetime:
-    """An ISO 8601 timestamp with a zone, as an aware UTC datetime; `bad_timestamp` otherwise."""
-    if not isinstance(value, str):
-        raise ReadError("bad_timestamp", f"{field} is not a string")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ReadError("bad_timestamp", f"{field} is not ISO 8601: {value[:40]!r}") from None
-    offset = moment.utcoffset()
-    if offset is None:
-        raise ReadError("bad_timestamp", f"{field} has no time zone")
-    return moment if offset.total_seconds() == 0 and moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 # -- field helpers -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from bounced.model import Notification, ReadError, SnsEnvelope
 from bounced.parse import parse_body
+from bounced.timing import Arrival
 
 
 class Verifier(Protocol):
@@ -16,12 +17,17 @@ class Verifier(Protocol):
 
 
 async def read_message(
-    body: bytes, *, verifier: Verifier | None, allowed_topics: frozenset[str] = frozenset()
+    body: bytes,
+    *,
+    verifier: Verifier | None,
+    allowed_topics: frozenset[str] = frozenset(),
+    arrival: Arrival | None = None,
 ) -> Notification:
-    """The notification in `body`, from an allowed topic and verified when a verifier is given.
+    """The notification in `body`, from an allowed topic and verified when a verifier is given;
+    `arrival` bounds the times it may claim (see `bounced.timing`).
 
     Raises `ReadError`: the parser's codes, `topic_not_allowed`, or the verifier's."""
-    notification = parse_body(body)
+    notification = parse_body(body, arrival)
     envelope = notification.envelope
     if envelope is not None:
         if allowed_topics and envelope.topic_arn not in allowed_topics:

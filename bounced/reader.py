@@ -8,13 +8,15 @@ and the message stays on the queue for a later try.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bounced.classify import DEFAULT_RULES, Rules, classify
-from bounced.model import Applied, Outcome, Quarantined, ReadError
+from bounced.clock import Clock, SystemClock
+from bounced.model import Applied, Outcome, Quarantined, ReadError, TimeSource
 from bounced.pipeline import Verifier, read_message
 from bounced.signature import CertificateUnavailable
 from bounced.sqs import Message
+from bounced.timing import Arrival
 
 RECEIVE_COUNT_EXCEEDED = "receive_count_exceeded"
 
@@ -27,6 +29,7 @@ class MessageReader:
     allowed_topics: frozenset[str] = frozenset()
     rules: Rules = DEFAULT_RULES
     max_receive_count: int = 5
+    clock: Clock = field(default_factory=SystemClock)  # when SQS gave no SentTimestamp
 
     async def read(self, queue: str, message: Message) -> Outcome | None:
         """The outcome of one message, or None to leave it on the queue for now."""
@@ -35,7 +38,10 @@ class MessageReader:
             return self._quarantine(queue, message, RECEIVE_COUNT_EXCEEDED, detail)
         try:
             notification = await read_message(
-                message.body, verifier=self.verifier, allowed_topics=self.allowed_topics
+                message.body,
+                verifier=self.verifier,
+                allowed_topics=self.allowed_topics,
+                arrival=self._arrival(message),
             )
         except ReadError as exc:
             return self._quarantine(queue, message, exc.code, exc.detail)
@@ -48,6 +54,11 @@ class MessageReader:
             decisions=classify(notification, self.rules),
             sent_at=message.sent_at,
         )
+
+    def _arrival(self, message: Message) -> Arrival:
+        if message.sent_at is not None:
+            return Arrival(message.sent_at, TimeSource.SQS)
+        return Arrival(self.clock.now(), TimeSource.RECEIVED)
 
     @staticmethod
     def _quarantine(queue: str, message: Message, code: str, detail: str) -> Quarantined:

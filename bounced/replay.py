@@ -57,8 +57,10 @@ async def replay_one(store: Store, reader: MessageReader, quarantine_id: int, no
     if held.discarded_at is not None or held.replayed_at is not None:
         why = "discarded" if held.discarded_at is not None else "already replayed"
         return Replay(quarantine_id, Result.SKIPPED, detail=why)
-    # A fresh receive: the count that may have quarantined it says nothing about the bytes.
-    message = Message(held.sqs_message_id, "", held.body, receive_count=1, sent_at=None)
+    # A fresh receive: the count that may have quarantined it says nothing about the bytes. The
+    # quarantine keeps no SentTimestamp: when bounced first received it stands in (it bounds the
+    # times the message may claim, and dates one that has none).
+    message = Message(held.sqs_message_id, "", held.body, receive_count=1, sent_at=held.received_at)
     outcome = await reader.read(held.queue, message)
     if outcome is None:
         return Replay(quarantine_id, Result.DEFERRED, "certificate_unavailable", "try again later")

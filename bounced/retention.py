@@ -1,10 +1,11 @@
 """Retention: raw payloads are kept `BOUNCED_RETENTION_DAYS`, then pruned in small batches.
 
-What goes: the raw SES JSON of audit rows (the `payload` column; the row and every other field
-stay, so `bounced status` still shows the history) and quarantined messages (raw bytes and all)
-older than the window. What never goes: the recipients rows, which carry the reason an address is
-suppressed. Each batch is one short statement in its own transaction that skips rows a committing
-batch holds, so pruning never holds long locks or blocks the consumers.
+What goes: the raw SES JSON of notifications (the `notifications.payload` column, kept once per
+notification; the row, its audit rows and every other field stay, so `bounced status` still shows
+the history) and quarantined messages (raw bytes and all) older than the window. What never goes:
+the recipients rows, which carry the reason an address is suppressed. Each batch is one short
+statement in its own transaction that skips rows a committing batch holds, so pruning never holds
+long locks or blocks the consumers.
 """
 
 from __future__ import annotations

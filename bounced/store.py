@@ -1,7 +1,8 @@
 """The only module that knows the database driver: an asyncpg pool and one method per job.
 
-`commit` writes a received batch in one transaction: quarantine rows, audit rows (idempotent), and
-for the audit rows that are new, the addresses' state and retries. The scheduler's side releases due
+`commit` writes a received batch in one transaction: quarantine rows, audit rows (idempotent) and
+their notifications (the raw payload once each), and for the audit rows that are new, the
+addresses' state and retries. The scheduler's side releases due
 retries exactly once across any number of instances and keeps an outbox of announcements.
 """
 
@@ -238,11 +239,13 @@ class Store:
         retry_rows = [RetryRow(a, w.pending, w.pending.due_at) for a, w in work.items() if w.pending]
         retry_rows += [RetryRow(a, e, now) for a, w in work.items() for e in w.escalations]
         states = [(w.state, a not in existing) for a, w in work.items() if w.changed and w.state is not None]
+        events, notifications = event_records(rows, event_ids)
         await _write_batch(
             conn,
-            [event_records(rows, event_ids), now, cancel, *retry_columns(retry_rows)],
+            [events, now, cancel, *retry_columns(retry_rows)],
             state_records(states, now),
             existing,
+            notifications,
         )
 
     def _run_rules(
@@ -365,6 +368,7 @@ class Store:
             [[], now, cancel, *retry_columns([])],
             state_records([(after, before is None)], now),
             existing,
+            [],
         )
         return Override(before, after)
 
@@ -390,8 +394,8 @@ class Store:
         return await self._pool.fetchval(sql("quarantine_discard"), quarantine_id, now) is not None
 
     async def prune_payloads(self, before: datetime, limit: int) -> int:
-        """Forget the raw JSON of up to `limit` audit rows recorded before `before` (its own short
-        transaction); returns how many."""
+        """Forget the raw JSON of up to `limit` notifications recorded before `before` (its own
+        short transaction); returns how many."""
         return int(await self._pool.fetchval(sql("prune_payloads"), before, limit))
 
     async def prune_quarantine(self, before: datetime, limit: int) -> int:
@@ -451,14 +455,18 @@ def _work_of(rows: list[EventRow], event_ids: list[int], summary: SummaryBuilder
 
 
 async def _write_batch(
-    conn: Any, head: list[Any], states: list[tuple[Any, ...]], read: dict[str, _ReadState]
+    conn: Any,
+    head: list[Any],
+    states: list[tuple[Any, ...]],
+    read: dict[str, _ReadState],
+    notifications: list[Any],
 ) -> None:
-    """Run `write_batch`: `head` is $1..$10, `states` $11; `read` gives $12, $13."""
+    """Run `write_batch`: `head` is $1..$10, `states` $11; `read` gives $12, $13; `notifications`
+    is $14."""
     addresses = sorted(read)
+    versions = [read[a].version for a in addresses]
     try:
-        await conn.fetchrow(
-            sql("write_batch"), *head, states, addresses, [read[a].version for a in addresses]
-        )
+        await conn.fetchrow(sql("write_batch"), *head, states, addresses, versions, notifications)
     except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError) as exc:
         raise _WriteConflictError from exc
 

@@ -19,7 +19,7 @@ def from_record(cls: type[T], record: Mapping[str, Any]) -> T:
 
 @dataclass(frozen=True, slots=True)
 class EventView:
-    """One audit row, without its payload."""
+    """One audit row, with what its notification says of its time (not the payload)."""
 
     id: int
     kind: str
@@ -38,6 +38,10 @@ class EventView:
     recorded_at: datetime
     actor: str | None
     note: str | None
+    notification_id: int | None  # None for a manual action
+    time_source: str | None  # which of the notification's times occurred_at is (bounced.timing)
+    claimed_time: str | None  # the time it claimed, when that one was not trusted
+    payload_kept: bool  # False once retention has pruned the notification's payload
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,10 @@
 Reads one SQS message body per file (stdin when none is given, or for `-`), runs the daemon's own
 reader and classifier, and prints one JSON object per line for each decision. Exit status: 0 every
 input was read, 1 any input was rejected, 2 usage error (a file that cannot be opened, say).
+
+There is no SQS here, so no SentTimestamp: the time the command runs stands in for it. A time the
+message claims is trusted up to five minutes past now, and a message with none is dated now
+(`time_source` "received" in the output).
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from bounced.certificate_fetcher import HttpsCertificateFetcher
 from bounced.classify import DEFAULT_RULES, Rules, classify
 from bounced.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from bounced.commands.output import json_line
-from bounced.model import Decision, Notification, ReadError
+from bounced.model import Decision, Notification, ReadError, TimeSource
 from bounced.pipeline import Verifier, read_message
 from bounced.signature import CertificateUnavailable, SnsSignatureVerifier
+from bounced.timing import Arrival
 
 STDIN = "-"
 
@@ -37,6 +43,9 @@ FIELDS = (
     "reason",
     "feedback_id",
     "ses_message_id",
+    "occurred_at",
+    "time_source",
+    "claimed_time",
 )
 
 VerifierFactory = Callable[[bool], Verifier | None]
@@ -107,13 +116,18 @@ async def run(
     allowed_topics: frozenset[str] = frozenset(),
     rules: Rules = DEFAULT_RULES,
     out: IO[str] | None = None,
+    now: datetime | None = None,
 ) -> int:
-    """Classify every input and print its lines; EXIT_PROBLEM when any input was rejected."""
+    """Classify every input and print its lines; EXIT_PROBLEM when any input was rejected. `now`
+    (default: the wall clock) stands in for the SQS SentTimestamp there is none of."""
     stream = out if out is not None else sys.stdout
+    arrival = Arrival(now or datetime.now(UTC), TimeSource.RECEIVED)
     status = EXIT_OK
     for name, body in inputs:
         try:
-            notification = await read_message(body, verifier=verifier, allowed_topics=allowed_topics)
+            notification = await read_message(
+                body, verifier=verifier, allowed_topics=allowed_topics, arrival=arrival
+            )
         except ReadError as exc:
             status = EXIT_PROBLEM
             _emit(stream, _reject(name, str(exc)))
@@ -142,6 +156,9 @@ def decision_line(name: str, notification: Notification, decision: Decision) -> 
         "reason": decision.reason,
         "feedback_id": notification.feedback_id,
         "ses_message_id": notification.ses_message_id,
+        "occurred_at": notification.occurred_at.isoformat(),
+        "time_source": notification.time_source.value,
+        "claimed_time": notification.claimed_time,
     }
 
 

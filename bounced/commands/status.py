@@ -93,6 +93,10 @@ def _event_json(e: EventView) -> dict[str, Any]:
         "bounce_subtype": e.bounce_subtype,
         "queue": e.queue,
         "sqs_message_id": e.sqs_message_id,
+        "notification_id": e.notification_id,
+        "time_source": e.time_source,
+        "claimed_time": e.claimed_time,
+        "payload_kept": e.payload_kept,
     }
 
 

@@ -74,17 +74,25 @@ WHERE address = ANY($1::text[]) ORDER BY address FOR UPDATE;
 -- longer matches that read (an audit row already recorded, a state row changed or deleted since
 -- it was read, a new row created meanwhile) it raises SQLSTATE 40001 and writes nothing.
 -- Event ids a batch gives its own new audit rows before they exist are negative ("provisional");
--- the statement replaces them with the ids the rows get.
+-- the statement replaces them with the ids the rows get. The audit rows' notifications are recorded
+-- once each (a notification already recorded, with the same payload, is pointed at instead); an
+-- audit row names its notification by position in $14.
 -- $1 bounced_event_input[] (the audit rows, in idempotency-key order), $2 now,
 -- $3 addresses whose pending retries are cancelled,
 -- retries: $4 address, $5 ses_message_id, $6 event_id, $7 cause, $8 attempt, $9 due_at, $10 state,
 -- $11 bounced_state_input[] (state rows, in address order),
--- the read it was computed from: $12 address[], $13 row_version[] of every row read.
+-- the read it was computed from: $12 address[], $13 row_version[] of every row read,
+-- $14 bounced_notification_input[] (the audit rows' notifications, in digest order).
 WITH input AS (
     SELECT * FROM unnest($1::bounced_event_input[]) WITH ORDINALITY AS t(
         kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
         complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
-        sns_message_id, queue, sqs_message_id, occurred_at, payload, provisional_id, ord
+        sns_message_id, queue, sqs_message_id, occurred_at, notification_ref, provisional_id, ord
+    )
+), notification_input AS (
+    SELECT * FROM unnest($14::bounced_notification_input[]) WITH ORDINALITY AS t(
+        digest, source, kind, feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id,
+        sent_at, occurred_at, time_source, claimed_time, payload, ord
     )
 ), read_rows AS (
     SELECT * FROM unnest($12::text[], $13::text[]) AS v(address, row_version)
@@ -96,18 +104,38 @@ WITH input AS (
 ), unchanged AS (
     SELECT count(*) AS n FROM locked JOIN read_rows AS v ON v.address = locked.address
     WHERE locked.row_version = v.row_version
+), new_notifications AS (
+    INSERT INTO notifications (
+        digest, source, kind, feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id,
+        sent_at, occurred_at, time_source, claimed_time, recorded_at, payload
+    )
+    SELECT digest, source, kind, feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id,
+        sent_at, occurred_at, time_source, claimed_time, $2, payload
+    FROM notification_input
+    WHERE (SELECT count(*) FROM locked) >= 0  -- the row locks first
+    ORDER BY ord
+    ON CONFLICT (digest) DO NOTHING
+    RETURNING id, digest
+), notification_ids AS (
+    -- New rows, or rows recorded before this statement began. One committed while it ran is not
+    -- seen here (its id stays NULL): the statement then refuses, and the locked retry sees it.
+    SELECT i.ord, coalesce(n.id, o.id) AS id
+    FROM notification_input AS i
+    LEFT JOIN new_notifications AS n ON n.digest = i.digest
+    LEFT JOIN notifications AS o ON o.digest = i.digest
 ), recorded AS (
     INSERT INTO events (
         kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
         complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
-        sns_message_id, queue, sqs_message_id, occurred_at, payload, recorded_at
+        sns_message_id, queue, sqs_message_id, occurred_at, notification_id, recorded_at
     )
-    SELECT kind, action, address, reason, cause, bounce_type, bounce_subtype,
-        complaint_feedback_type, complaint_subtype, delay_type, dsn_status, diagnostic_code,
-        feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id, occurred_at, payload, $2
-    FROM input
+    SELECT i.kind, i.action, i.address, i.reason, i.cause, i.bounce_type, i.bounce_subtype,
+        i.complaint_feedback_type, i.complaint_subtype, i.delay_type, i.dsn_status,
+        i.diagnostic_code, i.feedback_id, i.ses_message_id, i.sns_message_id, i.queue,
+        i.sqs_message_id, i.occurred_at, n.id, $2
+    FROM input AS i LEFT JOIN notification_ids AS n ON n.ord = i.notification_ref
     WHERE (SELECT count(*) FROM locked) >= 0  -- the row locks first
-    ORDER BY ord
+    ORDER BY i.ord
     ON CONFLICT DO NOTHING
     RETURNING id, kind, coalesce(address, '') AS address,
         coalesce(feedback_id, ses_message_id, sns_message_id, sqs_message_id) AS idem
@@ -170,6 +198,7 @@ WITH input AS (
 )
 SELECT CASE
         WHEN (SELECT count(*) FROM recorded) <> (SELECT count(*) FROM input)
+            OR EXISTS (SELECT 1 FROM notification_ids WHERE id IS NULL)
             OR (SELECT n FROM unchanged) <> cardinality($12::text[])
             OR (SELECT count(*) FROM updated) <> (SELECT count(*) FROM u WHERE NOT u.is_new)
             OR (SELECT count(*) FROM inserted) <> (SELECT count(*) FROM u WHERE u.is_new)
@@ -226,13 +255,14 @@ UPDATE retries SET announced_at = $2 WHERE id = ANY($1::bigint[]) AND announced_
 SELECT * FROM recipients WHERE address = $1;
 
 -- name: recipient_events
--- One address's events, newest first. $1 address, $2 limit.
-SELECT id, kind, action, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
-    delay_type, feedback_id, ses_message_id, queue, sqs_message_id, occurred_at, recorded_at, actor,
-    note
-FROM events
-WHERE address = $1
-ORDER BY occurred_at DESC, id DESC
+-- One address's events, newest first, with where each one's time came from. $1 address, $2 limit.
+SELECT e.id, e.kind, e.action, e.reason, e.cause, e.bounce_type, e.bounce_subtype,
+    e.complaint_feedback_type, e.delay_type, e.feedback_id, e.ses_message_id, e.queue,
+    e.sqs_message_id, e.occurred_at, e.recorded_at, e.actor, e.note, e.notification_id,
+    n.time_source, n.claimed_time, n.payload IS NOT NULL AS payload_kept
+FROM events AS e LEFT JOIN notifications AS n ON n.id = e.notification_id
+WHERE e.address = $1
+ORDER BY e.occurred_at DESC, e.id DESC
 LIMIT $2;
 
 -- name: quarantine_list
@@ -309,17 +339,18 @@ UPDATE quarantine SET code = $2, detail = $3 WHERE id = $1;
 UPDATE quarantine SET discarded_at = $2 WHERE id = $1 AND discarded_at IS NULL RETURNING id;
 
 -- name: prune_payloads
--- Forget the raw JSON of up to $2 audit rows recorded before $1, oldest first, skipping rows a
--- batch is writing. Every other field of the row stays, and the recipients rows are not touched:
--- the reason an address is suppressed survives. Returns how many were pruned. $1 before, $2 limit.
+-- Forget the raw JSON of up to $2 notifications recorded before $1, oldest first, skipping rows a
+-- batch is writing. Every other field of the row stays, as do the audit rows and the recipients
+-- rows: the reason an address is suppressed survives. Returns how many were pruned.
+-- $1 before, $2 limit.
 WITH batch AS (
-    SELECT id FROM events
+    SELECT id FROM notifications
     WHERE payload IS NOT NULL AND recorded_at < $1
     ORDER BY recorded_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), pruned AS (
-    UPDATE events AS e SET payload = NULL FROM batch WHERE e.id = batch.id RETURNING 1
+    UPDATE notifications AS n SET payload = NULL FROM batch WHERE n.id = batch.id RETURNING 1
 )
 SELECT count(*) FROM pruned;
 
@@ -334,7 +365,7 @@ WITH batch AS (
 SELECT count(*) FROM deleted;
 
 -- name: prunable
--- What a prune at $1 would remove: audit payloads and quarantined messages older than it.
+-- What a prune at $1 would remove: notification payloads and quarantined messages older than it.
 SELECT
-    (SELECT count(*) FROM events WHERE payload IS NOT NULL AND recorded_at < $1) AS payloads,
+    (SELECT count(*) FROM notifications WHERE payload IS NOT NULL AND recorded_at < $1) AS payloads,
     (SELECT count(*) FROM quarantine WHERE received_at < $1) AS quarantined;

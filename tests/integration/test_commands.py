@@ -65,6 +65,8 @@ def test_status_json_contract_for_a_deferred_address(
     [event] = shown["events"]
     assert set(event) >= {"kind", "action", "feedback_id", "ses_message_id", "occurred_at"}
     assert event["action"] == "retry"
+    assert isinstance(event["notification_id"], int)
+    assert (event["time_source"], event["claimed_time"], event["payload_kept"]) == ("feedback", None, True)
 
 
 def test_status_events_newest_first_and_retry_at_null_when_not_deferred(

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from bounced.batch import payload_digest
 from bounced.migrate import SchemaState, known_migrations, migrate, schema_status
 from bounced.queries import QUERIES
 
-EXPECTED_TABLES = {"events", "recipients", "retries", "quarantine", "schema_migrations"}
+EXPECTED_TABLES = {"events", "notifications", "recipients", "retries", "quarantine", "schema_migrations"}
 
 
 async def _tables(conn: asyncpg.Connection) -> set[str]:
@@ -87,5 +88,41 @@ async def test_migrate_refuses_a_database_ahead_of_the_code(empty_database: str)
         )
         with pytest.raises(RuntimeError, match="newer than this bounced"):
             await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def test_migration_4_moves_each_kept_payload_once(empty_database: str) -> None:
+    """Audit rows recorded before version 4 kept their payload each: the migration keeps one
+    notification per distinct payload and points the rows at it."""
+    before, (fourth, *_) = known_migrations()[:3], known_migrations()[3:]
+    assert fourth.version == 4
+    conn = await asyncpg.connect(empty_database)
+    try:
+        for migration in before:
+            await conn.execute(migration.sql)
+        insert = (
+            "INSERT INTO events (kind, action, address, feedback_id, sns_message_id, queue,"
+            " sqs_message_id, occurred_at, recorded_at, payload)"
+            " VALUES ('bounce', 'suppress', $1, $2, $3, 'bounce', $4, $5, $5, $6)"
+        )
+        at = datetime(2026, 3, 1, tzinfo=UTC)
+        await conn.execute(insert, "a@example.com", "fb-1", "sns-1", "sqs-1", at, '{"wide":1}')
+        await conn.execute(insert, "b@example.com", "fb-1", "sns-1", "sqs-1", at, '{"wide":1}')
+        await conn.execute(insert, "c@example.com", "fb-2", None, "sqs-2", at, '{"narrow":2}')
+        await conn.execute(insert, "d@example.com", "fb-3", None, "sqs-3", at, None)  # pruned
+        await conn.execute(fourth.sql)
+        notifications = await conn.fetch(
+            "SELECT id, source, payload, time_source, feedback_id FROM notifications ORDER BY feedback_id"
+        )
+        assert [(n["source"], n["payload"], n["time_source"]) for n in notifications] == [
+            ("sns", '{"wide":1}', None),
+            ("raw", '{"narrow":2}', None),
+        ]
+        pointed = await conn.fetch("SELECT address, notification_id FROM events ORDER BY address")
+        ids = [n["id"] for n in notifications]
+        assert [p["notification_id"] for p in pointed] == [ids[0], ids[0], ids[1], None]
+        digest = await conn.fetchval("SELECT digest FROM notifications WHERE id = $1", ids[0])
+        assert digest == payload_digest('{"wide":1}')  # the key the store computes
     finally:
         await conn.close()

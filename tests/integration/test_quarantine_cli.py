@@ -177,7 +177,10 @@ def test_prune_dry_run_counts_and_prune_removes_only_old_payloads(cli: Cli) -> N
     assert cli("prune")[0] == 2  # destructive: needs --yes without a terminal
     code, out, _ = cli("prune", "--yes", "--json")
     assert (json.loads(out)["payloads"], json.loads(out)["quarantined"]) == (1, 1)
-    events = cli.fetch("SELECT address, payload IS NULL AS pruned, reason FROM events ORDER BY address")
+    events = cli.fetch(
+        "SELECT e.address, n.payload IS NULL AS pruned, e.reason"
+        " FROM events AS e JOIN notifications AS n ON n.id = e.notification_id ORDER BY e.address"
+    )
     assert [(e["address"], e["pruned"], e["reason"]) for e in events] == [
         ("new@example.org", False, "user-unknown"),
         ("old@example.org", True, "user-unknown"),

@@ -19,7 +19,7 @@ OLD = NOW - timedelta(days=200)
 async def _kept_payloads(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM events WHERE payload IS NOT NULL"))
+        return int(await conn.fetchval("SELECT count(*) FROM notifications WHERE payload IS NOT NULL"))
     finally:
         await conn.close()
 
@@ -34,12 +34,33 @@ async def test_prune_goes_in_batches_until_nothing_old_is_left(store: Store, sto
     assert await retention.prune(store, NOW, days=180, batch=2) == retention.Pruned()
 
 
-async def test_prune_skips_rows_another_transaction_holds(store: Store, store_dsn: str) -> None:
+async def test_prune_keeps_the_audit_rows_and_their_link_to_the_notification(
+    store: Store, store_dsn: str
+) -> None:
     await store.commit([hard_bounce(["a@example.org", "b@example.org"], OLD)], OLD)
+    assert (await retention.prune(store, NOW, days=180)).payloads == 1
+    view = await store.recipient("a@example.org")
+    assert view is not None
+    (event,) = view.events
+    assert event.notification_id is not None
+    assert (event.kind, event.action, event.payload_kept) == ("bounce", "suppress", False)
+    conn = await asyncpg.connect(store_dsn)
+    try:
+        assert await conn.fetchval("SELECT count(DISTINCT notification_id) FROM events") == 1
+        assert await conn.fetchval("SELECT count(*) FROM events") == 2
+    finally:
+        await conn.close()
+
+
+async def test_prune_skips_rows_another_transaction_holds(store: Store, store_dsn: str) -> None:
+    await store.commit([hard_bounce(["a@example.org"], OLD), hard_bounce(["b@example.org"], OLD)], OLD)
     holder = await asyncpg.connect(store_dsn)
     try:
         async with holder.transaction():
-            await holder.execute("SELECT id FROM events WHERE address = 'a@example.org' FOR UPDATE")
+            await holder.execute(
+                "SELECT n.id FROM notifications AS n JOIN events AS e ON e.notification_id = n.id"
+                " WHERE e.address = 'a@example.org' FOR UPDATE OF n"
+            )
             pruned = await asyncio.wait_for(retention.prune(store, NOW, days=180), timeout=5)
         assert pruned.payloads == 1
     finally:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -14,7 +15,7 @@ import asyncpg
 import pytest
 
 from bounced import manual
-from bounced.model import Action, Applied, Kind, Outcome, Status
+from bounced.model import Action, Applied, Kind, Outcome, Recipient, Status
 from bounced.policy import DEFAULT_POLICY, RetryPolicy
 from bounced.store import RETRY_RELEASED_CHANNEL, Store
 from tests.support.outcomes import (
@@ -73,8 +74,9 @@ async def test_the_same_batch_three_times_changes_and_counts_once(store: Store, 
     assert first.quarantined == {("bounce", "not_json"): 1}
     assert first.status_changes == {"deferred": 2, "suppressed": 1, "active": 1}
     assert len(first.sent_at) == 4
-    tables = ("events", "recipients", "retries", "quarantine")
+    tables = ("events", "notifications", "recipients", "retries", "quarantine")
     counts = {t: await _count(empty_database, f"SELECT count(*) FROM {t}") for t in tables}  # noqa: S608 (fixed names)
+    assert counts["notifications"] == 4  # one per message read, whatever its recipients
     for later in (T0 + 2 * H, T0 + 3 * H):
         again = await store.commit(batch, now=later)
         assert again.new_events == 0
@@ -89,13 +91,73 @@ async def test_the_same_batch_three_times_changes_and_counts_once(store: Store, 
     assert view.state.retry_at == T0 + H
 
 
-async def test_a_notification_published_twice_in_one_batch_counts_once(store: Store) -> None:
+async def test_a_notification_published_twice_in_one_batch_counts_once(
+    store: Store, empty_database: str
+) -> None:
     original = soft_bounce([A], T0)
     twin = Applied("bounce", "another-sqs-id", original.notification, original.decisions)
     summary = await store.commit([original, twin], now=T0)
     assert summary.events == {("bounce", "retry"): 1}
     assert summary.duplicates == 1
+    assert await _count(empty_database, "SELECT count(*) FROM notifications") == 1
     assert await store.pending_retry_count() == 1
+
+
+async def test_a_notification_is_stored_once_and_its_audit_rows_point_at_it(
+    store: Store, empty_database: str
+) -> None:
+    wide = hard_bounce([f"r{i}@example.com" for i in range(200)], T0)
+    await store.commit([wide], now=T0 + H)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        row = await conn.fetchrow("SELECT * FROM notifications")
+        assert row["payload"] == wide.notification.payload
+        assert (row["source"], row["kind"], row["queue"]) == ("raw", "bounce", "bounce")
+        assert (row["sqs_message_id"], row["sent_at"]) == (wide.sqs_message_id, wide.sent_at)
+        assert (row["occurred_at"], row["time_source"], row["claimed_time"]) == (T0, "feedback", None)
+        assert row["recorded_at"] == T0 + H
+        pointed = await conn.fetch("SELECT DISTINCT notification_id FROM events")
+        assert [r["notification_id"] for r in pointed] == [row["id"]]
+    finally:
+        await conn.close()
+
+
+async def _pointing(dsn: str) -> tuple[int, int, int]:
+    """(notifications, events, distinct non-null notification ids of events)."""
+    return (
+        await _count(dsn, "SELECT count(*) FROM notifications"),
+        await _count(dsn, "SELECT count(*) FROM events"),
+        await _count(dsn, "SELECT count(DISTINCT notification_id) FROM events"),
+    )
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["one-statement", "locked"])
+async def test_a_payload_recorded_before_is_pointed_at_not_stored_again(
+    store: Store, empty_database: str, *, locked: bool
+) -> None:
+    """Two messages with the same SES record but events of their own (an SNS double publish whose
+    audit keys differ): the second's audit rows point at the first's notification."""
+    first = hard_bounce([A], T0)
+    second = applied(replace(first.notification, feedback_id="fb-other"), Action.SUPPRESS)
+    await store.commit([first], now=T0)
+    summary = await store.commit([second, poison()] if locked else [second], now=T0 + H)
+    assert summary.new_events == 1
+    assert await _pointing(empty_database) == (1, 2, 1)
+
+
+async def test_concurrent_copies_of_one_payload_are_stored_once(store: Store, empty_database: str) -> None:
+    base = hard_bounce([A], T0).notification
+    copies = [
+        applied(
+            replace(base, feedback_id=f"fb-{i}", recipients=(Recipient(f"u{i}@example.com"),)),
+            Action.SUPPRESS,
+        )
+        for i in range(10)
+    ]
+    summaries = await asyncio.gather(*(store.commit([c], now=T0) for c in copies))
+    assert sum(s.new_events for s in summaries) == 10
+    assert await _pointing(empty_database) == (1, 10, 1)
+    assert await _count(empty_database, "SELECT count(*) FROM events WHERE notification_id IS NULL") == 0
 
 
 async def test_an_older_bounce_after_a_newer_delivery_changes_nothing(store: Store) -> None:
@@ -141,7 +203,7 @@ async def test_concurrent_redeliveries_record_each_event_once(store: Store, empt
     batch: list[Outcome] = [soft_bounce([A, B, C], T0), hard_bounce([B], T0 + H)]
     summaries = await asyncio.gather(*(store.commit(batch, now=T0) for _ in range(10)))
     assert sum(s.new_events for s in summaries) == 4
-    assert await _count(empty_database, "SELECT count(*) FROM events") == 4
+    assert await _pointing(empty_database) == (2, 4, 2)
     assert await store.pending_retry_count() == 2
 
 

@@ -32,15 +32,25 @@ def notification(
 ) -> Notification:
     """A notification of `kind` about `addresses`, with fresh ids unless given."""
     has_feedback = kind in (Kind.BOUNCE, Kind.COMPLAINT)
+    ses_message_id = ses_message_id or _next("ses")
+    feedback_id = feedback_id or (_next("fb") if has_feedback else None)
+    # Like SES's, the payload names its ids and time: two notifications never share one.
+    payload = {
+        "notificationType": kind.value,
+        "recipients": list(addresses),
+        "messageId": ses_message_id,
+        "feedbackId": feedback_id,
+        "timestamp": at.isoformat(),
+    }
     return Notification(
         kind=kind,
         occurred_at=at,
         recipients=tuple(Recipient(a, diagnostic_code="smtp; 550 test") for a in addresses),
-        ses_message_id=ses_message_id or _next("ses"),
-        feedback_id=feedback_id or (_next("fb") if has_feedback else None),
+        ses_message_id=ses_message_id,
+        feedback_id=feedback_id,
         bounce_type=bounce_type,
         bounce_subtype=bounce_subtype,
-        payload=json.dumps({"notificationType": kind.value, "recipients": list(addresses)}),
+        payload=json.dumps(payload),
     )
 
 

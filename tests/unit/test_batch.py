@@ -5,22 +5,22 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 
-from bounced.batch import event_records, event_rows, provisional_ids, state_records
-from bounced.model import Status
+from bounced.batch import event_records, event_rows, payload_digest, provisional_ids, state_records
+from bounced.migrate import known_migrations
+from bounced.model import Status, TimeSource
 from bounced.state import RecipientState
-from tests.support.outcomes import soft_bounce
+from tests.support.outcomes import hard_bounce, soft_bounce
 
 NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
 def composite_fields(type_name: str) -> list[str]:
-    """The field names of a composite type, as the migration declares them."""
-    text = resources.files("bounced.sql.migrations").joinpath("0003_write_batch.sql").read_text("utf-8")
-    body = re.search(rf"CREATE TYPE {type_name} AS \((.*?)\n\);", text, re.DOTALL)
-    assert body is not None
-    return [line.split()[0] for line in body.group(1).strip().splitlines()]
+    """The field names of a composite type, as the latest migration declaring it has them."""
+    text = "\n".join(m.sql for m in known_migrations())
+    bodies = re.findall(rf"CREATE TYPE {type_name} AS \((.*?)\n\);", text, re.DOTALL)
+    assert bodies
+    return [line.split()[0] for line in bodies[-1].strip().splitlines()]
 
 
 def test_state_records_follow_bounced_state_input() -> None:
@@ -51,7 +51,7 @@ def test_state_records_follow_bounced_state_input() -> None:
 
 def test_event_records_follow_bounced_event_input() -> None:
     rows = event_rows([soft_bounce(["b@example.com"], NOW)])
-    (record,) = event_records(rows, [-1])
+    (record,), _ = event_records(rows, [-1])
     named = dict(zip(composite_fields("bounced_event_input"), record, strict=True))
     notification = rows[0].applied.notification
     assert named["kind"] == "bounce"
@@ -61,7 +61,37 @@ def test_event_records_follow_bounced_event_input() -> None:
     assert named["ses_message_id"] == notification.ses_message_id
     assert named["sqs_message_id"] == rows[0].applied.sqs_message_id
     assert named["occurred_at"] == NOW
+    assert named["notification_ref"] == 1
     assert named["provisional_id"] == -1
+
+
+def test_notification_records_follow_bounced_notification_input() -> None:
+    outcome = soft_bounce(["b@example.com"], NOW)
+    _, (record,) = event_records(event_rows([outcome]), [-1])
+    named = dict(zip(composite_fields("bounced_notification_input"), record, strict=True))
+    notification = outcome.notification
+    assert named["digest"] == payload_digest(notification.payload)
+    assert (named["source"], named["kind"]) == ("raw", "bounce")
+    assert named["feedback_id"] == notification.feedback_id
+    assert (named["queue"], named["sqs_message_id"]) == ("bounce", outcome.sqs_message_id)
+    assert (named["sent_at"], named["occurred_at"]) == (outcome.sent_at, NOW)
+    assert (named["time_source"], named["claimed_time"]) == (TimeSource.FEEDBACK.value, None)
+    assert named["payload"] == notification.payload
+
+
+def test_a_notification_of_many_recipients_sends_its_payload_once() -> None:
+    wide = hard_bounce([f"r{i}@example.com" for i in range(50)], NOW)
+    other = soft_bounce(["b@example.com"], NOW)
+    rows = event_rows([wide, other])
+    events, notifications = event_records(rows, provisional_ids(len(rows)))
+    assert len(notifications) == 2
+    assert [n[0] for n in notifications] == sorted(n[0] for n in notifications)  # digest order
+    ref = composite_fields("bounced_event_input").index("notification_ref")
+    by_ref = dict(enumerate(notifications, start=1))
+    for row, record in zip(rows, events, strict=True):
+        assert by_ref[record[ref]][0] == payload_digest(row.applied.notification.payload)
+    payloads = {wide.notification.payload, other.notification.payload}
+    assert not any(value in payloads for record in events for value in record)
 
 
 def test_provisional_ids_are_negative_ascending_and_distinct() -> None:

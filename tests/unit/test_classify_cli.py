@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ FIELDS = {
     "reason",
     "feedback_id",
     "ses_message_id",
+    "occurred_at",
+    "time_source",
+    "claimed_time",
 }
 
 
@@ -65,8 +69,26 @@ def test_one_line_per_decision(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "reason": "mailbox-full",
         "feedback_id": samples.FEEDBACK_ID,
         "ses_message_id": samples.MESSAGE_ID,
+        "occurred_at": "2026-03-02T10:15:30.123000+00:00",
+        "time_source": "feedback",
+        "claimed_time": None,
     }
     assert second["address"] == "用户@例子.广告"
+
+
+async def test_without_sqs_now_stands_in_for_the_sent_timestamp() -> None:
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    untimed = samples.bounce(["a@example.com"])
+    del untimed["bounce"]["timestamp"], untimed["mail"]["timestamp"]
+    future = samples.bounce(["b@example.com"], timestamp="2026-03-02T12:06:00Z")
+    inputs = [("untimed", samples.dumps(untimed).encode()), ("future", samples.dumps(future).encode())]
+    out = io.StringIO()
+    assert await command.run(inputs, verifier=None, out=out, now=now) == 0
+    untimed_line, future_line = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (untimed_line["action"], untimed_line["occurred_at"]) == ("suppress", now.isoformat())
+    assert (untimed_line["time_source"], untimed_line["claimed_time"]) == ("received", None)
+    assert (future_line["occurred_at"], future_line["time_source"]) == (now.isoformat(), "received")
+    assert future_line["claimed_time"] == "2026-03-02T12:06:00Z"
 
 
 def test_output_is_utf8_not_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
