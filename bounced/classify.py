@@ -39,6 +39,11 @@ bounce type when SES gave none) for a bounce, `DeliveryDelay.<delayType>` for a 
 Escalation (`escalate_nonexistent`, off by default): a Transient bounce whose status or text says
 the mailbox or its domain does not exist (reason user-unknown or host-unknown) is decided SUPPRESS
 with `escalate=True`, whatever its table entry says, so the audit log shows the rule that did it.
+
+Auto-replies: SES reports an out-of-office or other automatic reply as a Transient/General bounce.
+The mail was delivered, so such a bounce (reason auto-reply) must never count toward escalation: where
+the table says `retry` (the only action that adds to the soft-bounce streak) the decision is IGNORE,
+still recorded in the audit log with its reason. Every other table entry applies as written.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from bounced.model import Action, Decision, Kind, Notification, Recipient
-from bounced.reasons import NONEXISTENT, reason_for
+from bounced.reasons import NONEXISTENT, Reason, reason_for
 
 BOUNCE_TYPES = frozenset({"Permanent", "Transient", "Undetermined"})
 WILDCARD = "*"
@@ -163,6 +168,7 @@ def _decide_bounce(notification: Notification, recipient: Recipient, rules: Rule
         or table.get(f"{bounce_type}.*")
         or table[WILDCARD]
     )
+    action = _uncounted(action, reason)
     cause = (subtype or bounce_type or None) if action is Action.RETRY else None
     return Decision(action=action, address=recipient.address, reason=reason.value, cause=cause)
 
@@ -177,10 +183,15 @@ def _decide_complaint(notification: Notification, recipient: Recipient, rules: R
 def _decide_delay(notification: Notification, recipient: Recipient, rules: Rules) -> Decision:
     delay_type = notification.delay_type
     table = rules.delivery_delay
-    action = (table.get(delay_type) if delay_type else None) or table[WILDCARD]
     reason = reason_for(recipient.dsn_status, recipient.diagnostic_code, hint=delay_type)
+    action = _uncounted((table.get(delay_type) if delay_type else None) or table[WILDCARD], reason)
     cause = f"DeliveryDelay.{delay_type or 'Undetermined'}" if action is Action.RETRY else None
     return Decision(action=action, address=recipient.address, reason=reason.value, cause=cause)
+
+
+def _uncounted(action: Action, reason: Reason) -> Action:
+    """An auto-reply is no failure: it never adds to the soft-bounce streak (see the module doc)."""
+    return Action.IGNORE if action is Action.RETRY and reason is Reason.AUTO_REPLY else action
 
 
 def _decide_by_kind(notification: Notification, recipient: Recipient, rules: Rules) -> Decision:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -8,6 +9,8 @@ from bounced import samples
 from bounced.classify import DEFAULT_RULES, Rules, classify
 from bounced.model import Action, Decision, Kind
 from bounced.parse import parse_body
+from bounced.policy import RetryPolicy
+from bounced.state import Event, RecipientState, transition
 
 
 def decide(document: dict[str, Any], rules: Rules = DEFAULT_RULES) -> tuple[Decision, ...]:
@@ -196,3 +199,37 @@ def test_rules_reject_what_they_do_not_know(mapping: dict[str, Any], names: str)
 
 def test_kind_table_covers_every_kind_without_its_own_table() -> None:
     assert set(DEFAULT_RULES.kind) == {k.value for k in Kind} - {"bounce", "complaint", "delivery_delay"}
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "Automatic reply: I am out of the office until Monday",
+        "Auto-Reply: your request has been received",
+        "I am on vacation until 15 August",
+        "Out of Office: back on the 3rd",
+    ],
+)
+def test_an_auto_reply_never_adds_to_the_soft_bounce_streak(diagnostic: str) -> None:
+    policy = RetryPolicy(windows={"General": (timedelta(hours=1),) * 3}, jitter=0.0)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    before = RecipientState("recipient@example.org", soft_bounce_streak=2, since=at)
+
+    def streak_after(status: str | None, text: str) -> int:
+        document = samples.bounce(bounce_type="Transient", subtype="General", status=status, diagnostic=text)
+        notification = parse_body(samples.dumps(document).encode())
+        (decision,) = classify(notification, Rules.from_mapping({"escalate_nonexistent": True}))
+        event = Event(event_id=1, decision=decision, notification=notification)
+        after = transition(before, event, policy=policy, now=at + timedelta(days=1), jitter_unit=0.0)
+        assert after.effects == () or decision.reason != "auto-reply"
+        return after.state.soft_bounce_streak
+
+    assert streak_after("4.0.0", "smtp; 421 4.4.2 Connection timed out") == 3  # a real soft bounce counts
+    assert streak_after("5.0.0", diagnostic) == 2
+    (decision,) = decide(samples.bounce(bounce_type="Transient", subtype="General", status=None))
+    assert decision.action is Action.RETRY  # no text: today's table entry
+    document = samples.bounce(
+        bounce_type="Transient", subtype="General", status="5.0.0", diagnostic=diagnostic
+    )
+    (decision,) = decide(document)
+    assert (decision.action, decision.reason, decision.cause) == (Action.IGNORE, "auto-reply", None)

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from bounced import reasons
 from bounced.reasons import Reason, reason_for, says_nonexistent
 
 
@@ -88,3 +92,82 @@ def test_says_nonexistent() -> None:
     assert not says_nonexistent("4.2.2", "mailbox full")
     assert not says_nonexistent(None, None)
     assert not says_nonexistent(None, "smtp; 550 5.2.1 account disabled")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reason"),
+    [
+        ("Access denied,", "sending domain x.example does not pass DMARC verification", Reason.AUTH_FAILURE),
+        ("Recipient address rejected:", "Greylisted for 5 minutes", Reason.POLICY_OR_SPAM_BLOCK),
+        ("content rejected,", "UBE", Reason.POLICY_OR_SPAM_BLOCK),
+        ("Host or domain name not found.", "Host not found, try again", Reason.NETWORK),
+        ("invalid mailbox:", "account is disabled", Reason.MAILBOX_DISABLED),
+        ("Connection timed out;", "giving up", Reason.EXPIRED),
+    ],
+)
+def test_the_specific_phrase_wins_wherever_it_stands(first: str, second: str, reason: Reason) -> None:
+    assert reason_for("5.0.0", f"smtp; 550 {first} {second}") is reason
+    assert reason_for("5.0.0", f"smtp; 550 {second}; {first}") is reason
+
+
+def test_a_code_in_the_text_outranks_a_generic_status() -> None:
+    for generic in ("5.0.0", "5.5.0", "4.0.0", "5.7.0", None):
+        assert reason_for(generic, "smtp; 550 5.7.23 rejected") is Reason.AUTH_FAILURE
+    assert reason_for("5.1.1", "smtp; 550 5.2.2 something") is Reason.USER_UNKNOWN  # a specific status stays
+
+
+def test_an_ip_address_is_not_a_status_code() -> None:
+    assert reason_for(None, "smtp; 550 mail from 4.2.2.1 not delivered") is Reason.UNKNOWN  # not 4.2.2
+    assert reason_for("5.0.0", "smtp; 550 host 5.1.1.7 said no") is Reason.UNKNOWN
+
+
+def test_the_reply_code_speaks_when_nothing_else_does() -> None:
+    assert reason_for("5.0.0", "smtp; 556 sorry") is Reason.HOST_UNKNOWN
+    assert reason_for("5.0.0", "smtp; 552 sorry") is Reason.MAILBOX_FULL
+    assert reason_for("5.0.0", "smtp; 550 sorry") is Reason.UNKNOWN
+
+
+def test_ses_suppression_outranks_the_status_it_reports() -> None:
+    text = "Amazon SES has suppressed sending to this address because it has a recent history of bouncing"
+    assert reason_for("5.1.1", text, hint="Suppressed") is Reason.SUPPRESSED
+    assert (
+        reason_for("5.1.1", "smtp; 550 5.1.1 user unknown", hint="OnAccountSuppressionList")
+        is Reason.SUPPRESSED
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic"),
+    [
+        ("5.1.7", "smtp; 553 5.1.7 Bad sender's mailbox address syntax"),
+        ("5.1.8", "smtp; 553 5.1.8 <s@x.example>: Sender address rejected: Domain not found"),
+        ("5.0.0", "smtp; 550 Domain of sender address s@x.example does not exist"),
+        ("5.0.0", "smtp; 550 s@x.example has sent to too many recipients this hour"),
+    ],
+)
+def test_a_refused_sender_is_not_an_unknown_recipient(status: str, diagnostic: str) -> None:
+    assert reason_for(status, diagnostic) is Reason.SENDER_REJECTED
+    assert not says_nonexistent(status, diagnostic)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needles"),
+    [
+        (r"user unknown|no such (?:user|mailbox)", {"user unknown", "no such "}),
+        (r"(?:mail ?box|account) (?:is )?(?:full|over ?quota)", {"full", "quota"}),
+        (r"timed? ?out\b|try again[^.]{0,40}host not found", {"time", "host not found"}),
+        (r"4\.1 \[[^\]]+\]: recipient", {"]: recipient"}),
+        (r"a(?:b|cd)?xyz", {"xyz"}),
+    ],
+)
+def test_needles_are_literals_every_match_contains(pattern: str, needles: set[str]) -> None:
+    assert reasons._needles(pattern) == frozenset(n.strip() for n in needles)
+
+
+def test_a_rule_runs_only_when_its_needle_is_there() -> None:
+    corpus = Path(__file__).parents[1] / "fixtures" / "diagnostics" / "diagnostics.jsonl"
+    texts = [json.loads(line)["diagnostic"] or "" for line in corpus.read_text(encoding="utf-8").splitlines()]
+    for text in (t.lower() for t in texts):
+        for (_, _, rule), needles in zip(reasons._RULES, reasons._NEEDLES_OF, strict=True):
+            if rule.search(text):
+                assert any(needle in text for needle in needles), (rule.pattern, text)
