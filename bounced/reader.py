@@ -4,6 +4,10 @@ The reader never raises for a bad message: a body that cannot be read or trusted
 `Quarantined` outcome with the reason. The one exception is a failure that says nothing about the
 message itself (the SNS signing certificate could not be fetched just now): then `read` returns None
 and the message stays on the queue for a later try.
+
+Anything else that goes wrong while reading one message (a bug bounced has, tripped by a body nobody
+foresaw) quarantines that message as `internal_error` with the exception's type: one message can
+never stop the daemon, nor hold up the other messages of its batch.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from bounced.signature import CertificateUnavailable
 from bounced.sqs import Message
 
 RECEIVE_COUNT_EXCEEDED = "receive_count_exceeded"
+INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +39,20 @@ class MessageReader:
             detail = f"received {message.receive_count} times (limit {self.max_receive_count})"
             return self._quarantine(queue, message, RECEIVE_COUNT_EXCEEDED, detail)
         try:
-            notification = await read_message(
-                message.body, verifier=self.verifier, allowed_topics=self.allowed_topics
-            )
+            return await self._read(queue, message)
         except ReadError as exc:
             return self._quarantine(queue, message, exc.code, exc.detail)
         except CertificateUnavailable:
             return None
+        except Exception as exc:
+            # The type only: an exception's text may quote the body (an address, say). The consumer
+            # logs the quarantine; the stored bytes reproduce the failure.
+            return self._quarantine(queue, message, INTERNAL_ERROR, type(exc).__name__)
+
+    async def _read(self, queue: str, message: Message) -> Applied:
+        notification = await read_message(
+            message.body, verifier=self.verifier, allowed_topics=self.allowed_topics
+        )
         return Applied(
             queue=queue,
             sqs_message_id=message.message_id,

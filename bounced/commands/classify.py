@@ -1,8 +1,10 @@
 """`bounced classify [FILE ...]`: what would bounced do with this message?
 
 Reads one SQS message body per file (stdin when none is given, or for `-`), runs the daemon's own
-reader and classifier, and prints one JSON object per line for each decision. Exit status: 0 every
-input was read, 1 any input was rejected, 2 usage error (a file that cannot be opened, say).
+reader and classifier, and prints one JSON object per line for each decision, or one `reject` line
+with the reason (`internal_error` and the exception's type when bounced itself failed on it). Exit
+status: 0 every input was read, 1 any input was rejected, 2 usage error (a file that cannot be opened,
+say).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bounced.classify import DEFAULT_RULES, Rules, classify
 from bounced.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from bounced.model import Decision, Notification, ReadError
 from bounced.pipeline import Verifier, read_message
+from bounced.reader import INTERNAL_ERROR
 from bounced.signature import CertificateUnavailable, SnsSignatureVerifier
 
 STDIN = "-"
@@ -121,6 +124,10 @@ async def run(
         except CertificateUnavailable as exc:
             status = EXIT_PROBLEM
             _emit(stream, _reject(name, f"certificate_unavailable: {exc}"))
+            continue
+        except Exception as exc:  # a bug: one line, as the daemon quarantines it, not a traceback
+            status = EXIT_PROBLEM
+            _emit(stream, _reject(name, f"{INTERNAL_ERROR}: {type(exc).__name__}"))
             continue
         for decision in classify(notification, rules):
             _emit(stream, decision_line(name, notification, decision))

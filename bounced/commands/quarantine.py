@@ -23,7 +23,7 @@ from typing import Any
 from bounced import replay as replaying
 from bounced.classify import Rules
 from bounced.commands import admin
-from bounced.commands.classify import verifier_factory
+from bounced.commands import classify as classify_command
 from bounced.commands.common import (
     EXIT_NOT_FOUND,
     EXIT_OK,
@@ -165,7 +165,7 @@ def reader_for(settings: Settings) -> MessageReader:
     if settings.escalate_nonexistent:
         rules = replace(rules, escalate_nonexistent=True)
     return MessageReader(
-        verifier=verifier_factory(settings.verify_signatures),
+        verifier=classify_command.verifier_factory(settings.verify_signatures),
         allowed_topics=settings.allowed_topic_arns,
         rules=rules,
         max_receive_count=settings.max_receive_count,

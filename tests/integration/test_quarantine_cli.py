@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bounced import samples
-from bounced.model import Quarantined
+from bounced.commands import classify as classify_command
+from bounced.model import Quarantined, SnsEnvelope
 from bounced.store import Store
 from tests.integration.admin_support import Cli
 from tests.support.outcomes import hard_bounce
@@ -114,6 +115,23 @@ def test_replay_all_reports_each_and_fails_when_any_failed(cli: Cli) -> None:
     # Only the bad one is left to replay.
     code, out, _ = cli("quarantine", "replay", "--all", "--json")
     assert [json.loads(line)["id"] for line in out.splitlines()] == [bad]
+
+
+class BuggyVerifier:
+    async def verify(self, envelope: SnsEnvelope) -> None:
+        raise OverflowError("date value out of range")
+
+
+def test_a_bug_on_replay_is_one_line_and_the_message_stays(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOUNCED_VERIFY_SIGNATURES", "true")
+    monkeypatch.setattr(classify_command, "verifier_factory", lambda verify: BuggyVerifier())
+    qid = _quarantine(cli, samples.sns_wrap(GOOD.decode()).encode(), code="receive_count_exceeded")
+    code, out, err = cli("quarantine", "replay", str(qid))
+    assert code == 1
+    assert out == ""
+    assert err == f"{qid}: still_bad: internal_error OverflowError\n"
+    row = cli.fetch("SELECT code, detail, replayed_at FROM quarantine WHERE id = $1", qid)[0]
+    assert (row["code"], row["detail"], row["replayed_at"]) == ("internal_error", "OverflowError", None)
 
 
 @pytest.mark.parametrize(("args", "code"), [(["12345"], 3), ([], 2), (["1", "--all"], 2), (["x"], 2)])

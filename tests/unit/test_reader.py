@@ -1,0 +1,56 @@
+"""`MessageReader`: one SQS message to one outcome, whatever the message holds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bounced import samples
+from bounced.model import Applied, Quarantined, SnsEnvelope
+from bounced.reader import INTERNAL_ERROR, MessageReader
+from bounced.signature import CertificateUnavailable
+from bounced.sqs import Message
+
+
+class RaisingVerifier:
+    """A verifier with a bug: it raises `error` for every envelope."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def verify(self, envelope: SnsEnvelope) -> None:
+        raise self.error
+
+
+def message(body: str, message_id: str = "sqs-1") -> Message:
+    return Message(message_id, "handle", body.encode(), receive_count=1, sent_at=None)
+
+
+WRAPPED = samples.sns_wrap(samples.dumps(samples.bounce(["secret@example.org"])))
+
+
+async def test_an_unexpected_exception_quarantines_the_message_as_internal_error() -> None:
+    reader = MessageReader(verifier=RaisingVerifier(OverflowError("date value out of range")))
+    outcome = await reader.read("bounce", message(WRAPPED))
+    assert isinstance(outcome, Quarantined)
+    assert (outcome.code, outcome.detail) == (INTERNAL_ERROR, "OverflowError")
+    assert outcome.body == WRAPPED.encode()
+    assert outcome.sqs_message_id == "sqs-1"
+
+
+async def test_an_unavailable_certificate_still_leaves_the_message_on_the_queue() -> None:
+    reader = MessageReader(verifier=RaisingVerifier(CertificateUnavailable("no route")))
+    assert await reader.read("bounce", message(WRAPPED)) is None
+
+
+async def test_cancellation_is_not_swallowed() -> None:
+    reader = MessageReader(verifier=RaisingVerifier(asyncio.CancelledError()))
+    with pytest.raises(asyncio.CancelledError):
+        await reader.read("bounce", message(WRAPPED))
+
+
+async def test_a_good_message_is_applied() -> None:
+    outcome = await MessageReader(verifier=None).read("bounce", message(WRAPPED))
+    assert isinstance(outcome, Applied)
+    assert [d.address for d in outcome.decisions] == ["secret@example.org"]
