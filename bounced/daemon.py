@@ -270,6 +270,7 @@ class Daemon:
         reader = MessageReader(
             verifier=verifier,
             allowed_topics=self.settings.allowed_topic_arns,
+            unsigned_queues=self.settings.unsigned_queues,
             rules=self.rules,
             max_receive_count=self.settings.max_receive_count,
         )

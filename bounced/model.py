@@ -145,7 +145,7 @@ class Quarantined:
     queue: str
     sqs_message_id: str
     body: bytes
-    code: str  # ReadError.code, or "receive_count_exceeded"
+    code: str  # ReadError.code, or the reader's "receive_count_exceeded" / "internal_error"
     detail: str
     receive_count: int = 1
 

@@ -24,7 +24,8 @@ bad_address        a recipient that is not an e-mail address (see `bounced.addre
 bad_timestamp      a timestamp that is not ISO 8601 with a time zone
 =================  ============================================================================
 
-`bounced.pipeline` adds `topic_not_allowed`, and signature verification its own codes.
+`bounced.pipeline` adds `topic_not_allowed` and `unsigned_body`, signature verification its own
+codes, and `bounced.reader` `receive_count_exceeded` and `internal_error`.
 """
 
 from __future__ import annotations

@@ -26,10 +26,13 @@ INTERNAL_ERROR = "internal_error"
 
 @dataclass(frozen=True, slots=True)
 class MessageReader:
-    """Turns SQS messages into outcomes with one verifier, topic allow-list and rule table."""
+    """Turns SQS messages into outcomes with one verifier, topic allow-list and rule table.
+    `unsigned_queues`: the queues (short names) where a body without an SNS envelope is accepted
+    while signatures are checked."""
 
     verifier: Verifier | None
     allowed_topics: frozenset[str] = frozenset()
+    unsigned_queues: frozenset[str] = frozenset()
     rules: Rules = DEFAULT_RULES
     max_receive_count: int = 5
 
@@ -51,7 +54,10 @@ class MessageReader:
 
     async def _read(self, queue: str, message: Message) -> Applied:
         notification = await read_message(
-            message.body, verifier=self.verifier, allowed_topics=self.allowed_topics
+            message.body,
+            verifier=self.verifier,
+            allowed_topics=self.allowed_topics,
+            unsigned_ok=queue in self.unsigned_queues,
         )
         return Applied(
             queue=queue,

@@ -1,7 +1,8 @@
 """`bounced classify [FILE ...]`: what would bounced do with this message?
 
 Reads one SQS message body per file (stdin when none is given, or for `-`), runs the daemon's own
-reader and classifier, and prints one JSON object per line for each decision, or one `reject` line
+reader and classifier (a body without an SNS envelope is read as on a queue listed in
+BOUNCED_UNSIGNED_QUEUES), and prints one JSON object per line for each decision, or one `reject` line
 with the reason (`internal_error` and the exception's type when bounced itself failed on it). Exit
 status: 0 every input was read, 1 any input was rejected, 2 usage error (a file that cannot be opened,
 say).
@@ -116,7 +117,10 @@ async def run(
     status = EXIT_OK
     for name, body in inputs:
         try:
-            notification = await read_message(body, verifier=verifier, allowed_topics=allowed_topics)
+            # No queue here: a raw body is read as on a queue in BOUNCED_UNSIGNED_QUEUES.
+            notification = await read_message(
+                body, verifier=verifier, allowed_topics=allowed_topics, unsigned_ok=True
+            )
         except ReadError as exc:
             status = EXIT_PROBLEM
             _emit(stream, _reject(name, str(exc)))

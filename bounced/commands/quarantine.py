@@ -167,6 +167,7 @@ def reader_for(settings: Settings) -> MessageReader:
     return MessageReader(
         verifier=classify_command.verifier_factory(settings.verify_signatures),
         allowed_topics=settings.allowed_topic_arns,
+        unsigned_queues=settings.unsigned_queues,
         rules=rules,
         max_receive_count=settings.max_receive_count,
     )

@@ -184,6 +184,14 @@ def test_a_bad_setting_stops_start_with_one_line(tmp_path: Path) -> None:
     assert daemon.log_text().strip() == "bounced: BOUNCED_BATCH_SIZE: must be from 1 to 10, not 50"
 
 
+def test_an_unknown_unsigned_queue_stops_start_with_one_line(tmp_path: Path) -> None:
+    daemon = BouncedProcess(["run"], {"BOUNCED_UNSIGNED_QUEUES": "bounces"}, tmp_path / "bad.log")
+    assert daemon.wait(timeout=30) == 2
+    assert daemon.log_text().strip() == (
+        "bounced: BOUNCED_UNSIGNED_QUEUES: unknown queue 'bounces': list some of bounce, complaint, delivery"
+    )
+
+
 async def test_a_poller_that_dies_stops_the_daemon_loudly(
     aws: Aws, wiring: FeedbackWiring, migrated: str, aws_env: str, tmp_path: Path
 ) -> None:

@@ -54,3 +54,40 @@ async def test_a_good_message_is_applied() -> None:
     outcome = await MessageReader(verifier=None).read("bounce", message(WRAPPED))
     assert isinstance(outcome, Applied)
     assert [d.address for d in outcome.decisions] == ["secret@example.org"]
+
+
+class Accepting:
+    """A verifier that accepts every envelope (the signature check itself is tested elsewhere)."""
+
+    async def verify(self, envelope: SnsEnvelope) -> None:
+        return None
+
+
+RAW = samples.dumps(samples.bounce(["raw@example.org"]))
+
+
+async def test_with_signatures_checked_a_raw_body_on_a_signed_queue_is_quarantined() -> None:
+    reader = MessageReader(verifier=Accepting(), unsigned_queues=frozenset({"complaint"}))
+    outcome = await reader.read("bounce", message(RAW))
+    assert isinstance(outcome, Quarantined)
+    assert outcome.code == "unsigned_body"
+    assert "BOUNCED_UNSIGNED_QUEUES" in outcome.detail
+    assert outcome.body == RAW.encode()
+
+
+async def test_a_raw_body_on_a_queue_declared_unsigned_is_applied() -> None:
+    reader = MessageReader(verifier=Accepting(), unsigned_queues=frozenset({"complaint"}))
+    outcome = await reader.read("complaint", message(RAW))
+    assert isinstance(outcome, Applied)
+    assert [d.address for d in outcome.decisions] == ["raw@example.org"]
+
+
+async def test_an_envelope_is_checked_on_any_queue() -> None:
+    reader = MessageReader(verifier=Accepting(), unsigned_queues=frozenset({"complaint"}))
+    assert isinstance(await reader.read("bounce", message(WRAPPED)), Applied)
+    assert isinstance(await reader.read("complaint", message(WRAPPED)), Applied)
+
+
+async def test_with_signature_checks_off_raw_bodies_are_read_on_every_queue() -> None:
+    outcome = await MessageReader(verifier=None).read("bounce", message(RAW))
+    assert isinstance(outcome, Applied)
