@@ -334,7 +334,8 @@ class Poller:
     def _log_batch(self, outcomes: Sequence[Outcome]) -> None:
         """One event per committed batch with its SQS and SES ids (never addresses or bodies)."""
         applied = [o for o in outcomes if isinstance(o, Applied)]
-        for item in outcomes:
+        held = [o.quarantine for o in applied if o.quarantine is not None]
+        for item in [*outcomes, *held]:
             if isinstance(item, Quarantined):
                 # internal_error is bounced's own bug, not bad input: an error, for the alerts.
                 level = logging.ERROR if item.code == INTERNAL_ERROR else logging.WARNING
@@ -344,7 +345,7 @@ class Poller:
         self._log.info(
             "batch_committed",
             applied=len(applied),
-            quarantined=len(outcomes) - len(applied),
+            quarantined=len(outcomes) - len(applied) + len(held),
             sqs_message_ids=[o.sqs_message_id for o in applied],
             ses_message_ids=[o.notification.ses_message_id for o in applied],
         )

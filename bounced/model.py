@@ -95,6 +95,9 @@ class Notification:
     envelope: SnsEnvelope | None = None
     # The SES JSON itself (the SNS Message field, or the raw body), kept for the audit log.
     payload: str = ""
+    # The recipient entries that could not be read (left out of `recipients`), each described for a
+    # person: the value quoted in ASCII and what is wrong with it. Addresses: never log these.
+    unreadable_recipients: tuple[str, ...] = ()
 
     @property
     def idempotency_id(self) -> str | None:
@@ -136,6 +139,9 @@ class Applied:
     notification: Notification
     decisions: tuple[Decision, ...]
     sent_at: datetime | None = None  # SQS SentTimestamp, for the lag metric
+    # Set when some recipients could not be read: the message is also kept in the quarantine (raw
+    # bytes and the unreadable recipients named), committed with the rest.
+    quarantine: Quarantined | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bounced.classify import DEFAULT_RULES, Rules, classify
-from bounced.model import Applied, Outcome, Quarantined, ReadError
+from bounced.model import Applied, Notification, Outcome, Quarantined, ReadError
 from bounced.pipeline import Verifier, read_message
 from bounced.signature import CertificateUnavailable
 from bounced.sqs import Message
 
 RECEIVE_COUNT_EXCEEDED = "receive_count_exceeded"
 INTERNAL_ERROR = "internal_error"
+UNREADABLE_RECIPIENTS = "unreadable_recipients"
+# The most unreadable recipients a quarantine detail names one by one.
+NAMED_UNREADABLE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +62,16 @@ class MessageReader:
             allowed_topics=self.allowed_topics,
             unsigned_ok=queue in self.unsigned_queues,
         )
+        held = None
+        if notification.unreadable_recipients:  # applied without them, and kept for a person
+            held = self._quarantine(queue, message, UNREADABLE_RECIPIENTS, unreadable_detail(notification))
         return Applied(
             queue=queue,
             sqs_message_id=message.message_id,
             notification=notification,
             decisions=classify(notification, self.rules),
             sent_at=message.sent_at,
+            quarantine=held,
         )
 
     @staticmethod
@@ -77,3 +84,16 @@ class MessageReader:
             detail=detail,
             receive_count=message.receive_count,
         )
+
+
+def unreadable_detail(notification: Notification) -> str:
+    """The quarantine detail of a message applied without its unreadable recipients: how many, and
+    each of them (up to NAMED_UNREADABLE) with what is wrong with it."""
+    unreadable = notification.unreadable_recipients
+    applied = len(notification.recipients)
+    named = "; ".join(unreadable[:NAMED_UNREADABLE])
+    more = f"; and {len(unreadable) - NAMED_UNREADABLE} more" if len(unreadable) > NAMED_UNREADABLE else ""
+    return (
+        f"{len(unreadable)} of {len(unreadable) + applied} recipients unreadable, not applied "
+        f"(the other {applied} were): {named}{more}"
+    )

@@ -2,10 +2,11 @@
 
 Reads one SQS message body per file (stdin when none is given, or for `-`), runs the daemon's own
 reader and classifier (a body without an SNS envelope is read as on a queue listed in
-BOUNCED_UNSIGNED_QUEUES), and prints one JSON object per line for each decision, or one `reject` line
-with the reason (`internal_error` and the exception's type when bounced itself failed on it). Exit
-status: 0 every input was read, 1 any input was rejected, 2 usage error (a file that cannot be opened,
-say).
+BOUNCED_UNSIGNED_QUEUES), and prints one JSON object per line for each decision. An input it cannot
+read, or the recipients of one it cannot read, get one `reject` line with the reason
+(`internal_error` and the exception's type when bounced itself failed on it). Exit status: 0 every
+input was read, 1 any input (or recipient) was rejected, 2 usage error (a file that cannot be
+opened, say).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bounced.classify import DEFAULT_RULES, Rules, classify
 from bounced.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from bounced.model import Decision, Notification, ReadError
 from bounced.pipeline import Verifier, read_message
-from bounced.reader import INTERNAL_ERROR
+from bounced.reader import INTERNAL_ERROR, UNREADABLE_RECIPIENTS, unreadable_detail
 from bounced.signature import CertificateUnavailable, SnsSignatureVerifier
 
 STDIN = "-"
@@ -135,6 +136,9 @@ async def run(
             continue
         for decision in classify(notification, rules):
             _emit(stream, decision_line(name, notification, decision))
+        if notification.unreadable_recipients:  # the daemon applies the rest and quarantines these
+            status = EXIT_PROBLEM
+            _emit(stream, _reject(name, f"{UNREADABLE_RECIPIENTS}: {unreadable_detail(notification)}"))
     return status
 
 

@@ -5,7 +5,8 @@
   (control characters escaped, so a hostile body cannot drive the terminal), else as base64.
 - `replay ID | --all [--json]`: run the stored bytes through the daemon's reader and classifier
   again (settings as for `bounced run`: signature checks, topic allow-list, rules, retry windows)
-  and commit the result. A message that still cannot be read stays, with the new reason.
+  and commit the result. A message that still cannot be read stays, with the new reason. One with
+  unreadable recipients has the others applied and stays, with them named (`partial`, not a failure).
 - `discard ID [--yes]`: set a message aside for good (asks first).
 
 Exit 0 done, 1 a replay failed (or a confirmation was declined), 2 bad input, 3 no such id.

@@ -4,6 +4,7 @@ PostgreSQL, wrapped and raw, with the pollers the daemon runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -182,6 +183,34 @@ async def test_a_message_received_too_often_is_quarantined(
     (item,) = await store.quarantine_list()
     assert item.code == RECEIVE_COUNT_EXCEEDED
     assert observer.deleted_count == 1
+    await assert_queues_empty(aws, wiring)
+
+
+async def test_one_unreadable_recipient_does_not_block_eleven_good_ones(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    good = [f"good{index}@example.org" for index in range(11)]
+    document = samples.bounce([*good[:5], '"john doe"@example.com', *good[5:]], feedback_id=unique_id("fb"))
+    await aws.publish(wiring.topics["bounce"], document)
+
+    with capture_logs() as logs:
+        observer = await drain(aws, wiring, store, pollers_per_queue=1)
+
+    for address in good:
+        assert await status_of(store, address) == "suppressed"
+    (item,) = await store.quarantine_list()
+    assert (item.queue, item.code) == ("bounce", "unreadable_recipients")
+    assert item.detail.startswith("1 of 12 recipients unreadable, not applied (the other 11 were): ")
+    assert """'"john doe"@example.com'""" in item.detail
+    held = await store.quarantined(item.id)
+    assert held is not None
+    assert json.loads(held.body)["Type"] == "Notification"  # the SQS body as received: the envelope
+    assert b"john doe" in held.body
+    assert sum(s.new_events for s in observer.summaries) == 11
+    assert sum(s.quarantined.get(("bounce", "unreadable_recipients"), 0) for s in observer.summaries) == 1
+    assert observer.deleted_count == 1
+    assert "john doe" not in repr(logs)
+    assert [e["reason"] for e in logs if e["event"] == "message_quarantined"] == ["unreadable_recipients"]
     await assert_queues_empty(aws, wiring)
 
 

@@ -117,6 +117,30 @@ def test_replay_all_reports_each_and_fails_when_any_failed(cli: Cli) -> None:
     assert [json.loads(line)["id"] for line in out.splitlines()] == [bad]
 
 
+def test_replay_of_a_message_with_unreadable_recipients_applies_the_rest_and_keeps_it(cli: Cli) -> None:
+    body = samples.dumps(samples.bounce(["part@example.org", '"john doe"@example.com'])).encode()
+    qid = _quarantine(cli, body, code="bad_address")  # as a bounced that could not read it whole kept it
+    for _ in range(2):  # twice: the second changes nothing
+        code, out, err = cli("quarantine", "replay", str(qid), "--json")
+        assert (code, err) == (0, "")
+        line = json.loads(out)
+        assert (line["result"], line["reason"], line["decisions"]) == ("partial", "unreadable_recipients", 1)
+        assert """'"john doe"@example.com'""" in line["detail"]
+        row = cli.fetch("SELECT code, detail, replayed_at, discarded_at FROM quarantine WHERE id = $1", qid)[
+            0
+        ]
+        assert (row["code"], row["detail"]) == (line["reason"], line["detail"])
+        assert row["replayed_at"] is row["discarded_at"] is None
+        assert len(cli.fetch("SELECT id FROM events WHERE address = 'part@example.org'")) == 1
+    status = cli.fetch("SELECT status FROM recipients WHERE address = 'part@example.org'")
+    assert status[0]["status"] == "suppressed"
+    code, out, _ = cli("quarantine", "replay", str(qid))
+    assert code == 0
+    assert out.startswith(f"{qid}: partial: unreadable_recipients 1 of 2 recipients unreadable")
+    code, out, _ = cli("quarantine", "list")
+    assert "\tunreadable_recipients: 1 of 2 recipients unreadable" in out
+
+
 class BuggyVerifier:
     async def verify(self, envelope: SnsEnvelope) -> None:
         raise OverflowError("date value out of range")

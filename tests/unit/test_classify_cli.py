@@ -224,3 +224,16 @@ def test_a_bug_on_one_input_is_one_reject_line_not_a_traceback(
     assert (rejected["input"], rejected["action"]) == (wrapped, "reject")
     assert rejected["error"] == "internal_error: OverflowError"
     assert accepted["action"] == "clear"
+
+
+def test_unreadable_recipients_are_one_reject_line_after_the_decisions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = samples.dumps(samples.bounce(["a@example.com", '"john doe"@example.com', "b@example.com"]))
+    path = write(tmp_path, "b.json", body)
+    assert main(["classify", path]) == 1
+    first, second, rejected = lines(capsys)
+    assert [first["address"], second["address"]] == ["a@example.com", "b@example.com"]
+    assert (first["action"], rejected["action"]) == ("suppress", "reject")
+    assert rejected["error"].startswith("unreadable_recipients: 1 of 3 recipients unreadable")
+    assert """'"john doe"@example.com'""" in rejected["error"]

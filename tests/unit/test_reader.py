@@ -8,7 +8,7 @@ import pytest
 
 from bounced import samples
 from bounced.model import Applied, Quarantined, SnsEnvelope
-from bounced.reader import INTERNAL_ERROR, MessageReader
+from bounced.reader import INTERNAL_ERROR, UNREADABLE_RECIPIENTS, MessageReader
 from bounced.signature import CertificateUnavailable
 from bounced.sqs import Message
 
@@ -91,3 +91,37 @@ async def test_an_envelope_is_checked_on_any_queue() -> None:
 async def test_with_signature_checks_off_raw_bodies_are_read_on_every_queue() -> None:
     outcome = await MessageReader(verifier=None).read("bounce", message(RAW))
     assert isinstance(outcome, Applied)
+
+
+async def test_unreadable_recipients_are_applied_without_and_kept_with_the_raw_bytes() -> None:
+    people = [f"p{index}@example.org" for index in range(11)] + ['"john doe"@example.com', ""]
+    body = samples.dumps(samples.bounce(people))
+    outcome = await MessageReader(verifier=None).read("bounce", message(body))
+    assert isinstance(outcome, Applied)
+    assert [d.address for d in outcome.decisions] == [f"p{index}@example.org" for index in range(11)]
+    held = outcome.quarantine
+    assert held is not None
+    assert (held.queue, held.sqs_message_id, held.body) == ("bounce", "sqs-1", body.encode())
+    assert held.code == UNREADABLE_RECIPIENTS
+    assert held.detail.startswith("2 of 13 recipients unreadable, not applied (the other 11 were): ")
+    assert """'"john doe"@example.com' (""" in held.detail
+    assert "'' (" in held.detail
+
+
+async def test_a_readable_message_has_nothing_to_keep() -> None:
+    outcome = await MessageReader(verifier=None).read("bounce", message(RAW))
+    assert isinstance(outcome, Applied)
+    assert outcome.quarantine is None
+
+
+async def test_the_detail_names_at_most_twenty_unreadable_recipients() -> None:
+    people = ["ok@example.org"] + [f"bad {index}@example.org" for index in range(25)]
+    outcome = await MessageReader(verifier=None).read(
+        "bounce", message(samples.dumps(samples.bounce(people)))
+    )
+    assert isinstance(outcome, Applied)
+    assert outcome.quarantine is not None
+    detail = outcome.quarantine.detail
+    assert "'bad 19@example.org'" in detail
+    assert "'bad 20@example.org'" not in detail
+    assert detail.endswith("; and 5 more")
