@@ -122,6 +122,12 @@ class Daemon:
         self._install_signal_handlers()
         if not self.settings.verify_signatures:
             log.warning("signature_verification_off", hint="only for local emulators such as moto")
+        elif self.settings.unsigned_queues:
+            log.info(
+                "unsigned_bodies_accepted",
+                queues=sorted(self.settings.unsigned_queues),
+                hint="the queue policy is their only guard",
+            )
         async with AsyncExitStack() as stack:
             await self._start_http(stack)
             self.store = await self._connect_store(stack)

@@ -55,3 +55,5 @@ async def test_a_raw_body_is_applied_only_on_a_queue_declared_unsigned(
     assert await fetchval(migrated, row.format("code")) == "unsigned_body"
     assert bytes(await fetchval(migrated, row.format("body"))) == forged.encode()
     assert "forged@example.org" not in daemon.log_text()
+    (started,) = [e for e in daemon.events() if e.get("event") == "unsigned_bodies_accepted"]
+    assert started["queues"] == ["complaint"]
