@@ -137,6 +137,18 @@ def _topic_arns(raw: object) -> frozenset[str]:
     return arns
 
 
+QUEUE_NAMES = ("bounce", "complaint", "delivery")
+
+
+def _queue_names(raw: object) -> frozenset[str]:
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    names = frozenset(str(item).strip().lower() for item in items if str(item).strip())
+    unknown = sorted(names - set(QUEUE_NAMES))
+    if unknown:
+        raise ValueError(f"unknown queue {unknown[0]!r}: list some of {', '.join(QUEUE_NAMES)}")
+    return names
+
+
 def _optional(convert: Callable[[object], Any]) -> Callable[[object], Any]:
     """A converter that also accepts an empty value as "unset"."""
 
@@ -256,6 +268,14 @@ SETTINGS: tuple[Setting, ...] = (
         help="Verify SNS signatures (turn off only for local emulators).",
     ),
     Setting(
+        "BOUNCED_UNSIGNED_QUEUES",
+        _queue_names,
+        frozenset(),
+        "Comma-separated queues (bounce, complaint, delivery) whose subscriptions deliver unsigned bodies"
+        " (SNS raw message delivery). With signature checks on, a body without an SNS envelope on any"
+        " other queue is quarantined (unsigned_body); on these, the queue policy is its only guard.",
+    ),
+    Setting(
         "BOUNCED_HTTP_ADDR",
         _listen_address,
         "127.0.0.1:8080",
@@ -312,11 +332,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_ENV = {setting.env: setting for setting in SETTINGS}
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
-QUEUE_SETTINGS = {
-    "bounce": "bounce_queue_url",
-    "complaint": "complaint_queue_url",
-    "delivery": "delivery_queue_url",
-}
+QUEUE_SETTINGS = {name: f"{name}_queue_url" for name in QUEUE_NAMES}
 
 
 OUTBOUND_QUEUE_SETTING = "BOUNCED_RETRY_QUEUE_URL"
@@ -346,6 +362,7 @@ class Settings:
     max_receive_count: int = 5
     allowed_topic_arns: frozenset[str] = frozenset()
     verify_signatures: bool = True
+    unsigned_queues: frozenset[str] = frozenset()
     http_addr: str = "127.0.0.1:8080"
     http_max_connections: int = 256
     api_token: str | None = None

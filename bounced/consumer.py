@@ -14,6 +14,7 @@ they come back after their visibility timeout and, the store being idempotent, c
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -28,7 +29,7 @@ from bounced.aio import unless_stopped
 from bounced.batch import CommitSummary
 from bounced.clock import Clock
 from bounced.model import Applied, Outcome, Quarantined
-from bounced.reader import MessageReader
+from bounced.reader import INTERNAL_ERROR, MessageReader
 from bounced.sqs import Message, SqsQueues, is_transient
 from bounced.store import is_transient_error
 from bounced.supervise import describe_failure as _describe
@@ -345,13 +346,18 @@ class Poller:
     def _log_batch(self, outcomes: Sequence[Outcome]) -> None:
         """One event per committed batch with its SQS and SES ids (never addresses or bodies)."""
         applied = [o for o in outcomes if isinstance(o, Applied)]
-        for item in outcomes:
+        held = [o.quarantine for o in applied if o.quarantine is not None]
+        for item in [*outcomes, *held]:
             if isinstance(item, Quarantined):
-                self._log.warning("message_quarantined", sqs_message_id=item.sqs_message_id, reason=item.code)
+                # internal_error is bounced's own bug, not bad input: an error, for the alerts.
+                level = logging.ERROR if item.code == INTERNAL_ERROR else logging.WARNING
+                self._log.log(
+                    level, "message_quarantined", sqs_message_id=item.sqs_message_id, reason=item.code
+                )
         self._log.info(
             "batch_committed",
             applied=len(applied),
-            quarantined=len(outcomes) - len(applied),
+            quarantined=len(outcomes) - len(applied) + len(held),
             sqs_message_ids=[o.sqs_message_id for o in applied],
             ses_message_ids=[o.notification.ses_message_id for o in applied],
         )

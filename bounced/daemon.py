@@ -135,6 +135,12 @@ class Daemon:
             await self._start_http(stack)
             if not self.settings.verify_signatures:
                 log.warning("signature_verification_off", hint="only for local emulators such as moto")
+            elif self.settings.unsigned_queues:
+                log.info(
+                    "unsigned_bodies_accepted",
+                    queues=sorted(self.settings.unsigned_queues),
+                    hint="the queue policy is their only guard",
+                )
             ticker = asyncio.create_task(tick_forever(self.heartbeats, self.clock), name="event-loop")
             stack.callback(ticker.cancel)
             self.sqs = await self._open_sqs(stack)
@@ -325,6 +331,7 @@ class Daemon:
         reader = MessageReader(
             verifier=verifier,
             allowed_topics=self.settings.allowed_topic_arns,
+            unsigned_queues=self.settings.unsigned_queues,
             rules=self.rules,
             max_receive_count=self.settings.max_receive_count,
             clock=self.clock,

@@ -118,6 +118,9 @@ class Notification:
     # not trusted (later than its arrival allows, or unreadable), verbatim (cut to 100 characters).
     time_source: TimeSource = TimeSource.FEEDBACK
     claimed_time: str | None = None
+    # The recipient entries that could not be read (left out of `recipients`), each described for a
+    # person: the value quoted in ASCII and what is wrong with it. Addresses: never log these.
+    unreadable_recipients: tuple[str, ...] = ()
 
     @property
     def source(self) -> PayloadSource:
@@ -164,6 +167,9 @@ class Applied:
     notification: Notification
     decisions: tuple[Decision, ...]
     sent_at: datetime | None = None  # SQS SentTimestamp, for the lag metric
+    # Set when some recipients could not be read: the message is also kept in the quarantine (raw
+    # bytes and the unreadable recipients named), committed with the rest.
+    quarantine: Quarantined | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +179,7 @@ class Quarantined:
     queue: str
     sqs_message_id: str
     body: bytes
-    code: str  # ReadError.code, or "receive_count_exceeded"
+    code: str  # ReadError.code, or the reader's "receive_count_exceeded" / "internal_error"
     detail: str
     receive_count: int = 1
 

@@ -3,9 +3,11 @@
 Accepts SNS-wrapped and raw bodies, and both SES shapes: identity notifications
 (`notificationType`) and configuration-set event publishing (`eventType`). Recipients come only
 from the notification's own list (`bouncedRecipients`, `complainedRecipients`,
-`delivery.recipients`, `deliveryDelay.delayedRecipients`), never from `mail.destination`. One bad
-recipient makes the whole message bad. Unknown fields are ignored; a known field of the wrong JSON
-type is `bad_field`.
+`delivery.recipients`, `deliveryDelay.delayedRecipients`), never from `mail.destination`. A
+recipient entry that cannot be read (not an object, no address, an address that is not one, a DSN
+field of the wrong type) does not spoil the others: it is left out and named in
+`Notification.unreadable_recipients`. Only when no recipient is readable is the message bad (with the
+first entry's code). Unknown fields are ignored; a known field of the wrong JSON type is `bad_field`.
 
 `ReadError.code` is one of (stable: metric labels and the quarantine's reason):
 
@@ -26,7 +28,8 @@ bad_address        a recipient that is not an e-mail address (see `bounced.addre
 Timestamps never reject a message: `bounced.timing` settles which one a notification is ordered by,
 given when it reached SQS (`arrival`).
 
-`bounced.pipeline` adds `topic_not_allowed`, and signature verification its own codes.
+`bounced.pipeline` adds `topic_not_allowed` and `unsigned_body`, signature verification its own
+codes, and `bounced.reader` `receive_count_exceeded` and `internal_error`.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ from bounced.timing import TIME_UNKNOWN, Arrival, Timing, settle
 
 # What a notification says besides its recipients: keyword arguments for `Notification`.
 Extras = dict[str, str | None]
+# The recipients read from a payload's list, and a description of each entry that could not be read.
+Recipients = tuple[tuple[Recipient, ...], tuple[str, ...]]
 # A payload reader: the payload object -> (recipients, extras, the payload's own timestamp).
-Reader = Callable[[dict[str, Any]], tuple[tuple[Recipient, ...], Extras, object]]
+Reader = Callable[[dict[str, Any]], tuple[Recipients, Extras, object]]
 
 __all__ = ["TIME_UNKNOWN", "parse_body"]
 
@@ -100,7 +105,7 @@ def _parse_ses(
         return Notification(kind=kind, recipients=(), envelope=envelope, payload=payload, **_timed(timing))
     mail = _object(document.get("mail"), "mail", required=True)
     body = _object(document.get(payload_key), payload_key, required=kind in _RECIPIENT_KINDS)
-    recipients, extras, own_time = _READERS[kind](body) if body else ((), {}, None)
+    (recipients, unreadable), extras, own_time = _READERS[kind](body) if body else (((), ()), {}, None)
     if kind in _RECIPIENT_KINDS and not recipients:
         raise ReadError("no_recipients", f"{payload_key} lists no recipients")
     # The envelope's time: SNS Timestamp (EventBridge's `time` belongs here once those are read).
@@ -112,6 +117,7 @@ def _parse_ses(
         ses_message_id=_required_text(mail, "messageId", "mail"),
         envelope=envelope,
         payload=payload,
+        unreadable_recipients=unreadable,
         **timed,
     )
 
@@ -182,27 +188,60 @@ def _unique(recipients: list[Recipient]) -> tuple[Recipient, ...]:
     return tuple(seen.values())
 
 
-def _dsn_recipients(items: list[Any], where: str) -> tuple[Recipient, ...]:
-    """Recipient objects with `emailAddress` and, when a DSN came back, its action/status/text."""
-    recipients = []
+def _each_recipient(items: list[Any], read: Callable[[Any], Recipient]) -> Recipients:
+    """`read` applied to each entry: the recipients read (each address once) and a description of
+    each entry that could not be. With none readable, the first entry's `ReadError` (alone, as
+    raised; with others, naming them all)."""
+    recipients: list[Recipient] = []
+    failures: list[tuple[ReadError, str]] = []
     for item in items:
+        try:
+            recipients.append(read(item))
+        except ReadError as exc:
+            failures.append((exc, describe_unreadable(item, exc)))
+    if failures and not recipients:
+        first = failures[0][0]
+        if len(failures) == 1:
+            raise first
+        raise ReadError(first.code, f"no recipient is readable: {'; '.join(d for _, d in failures)}"[:2000])
+    return _unique(recipients), tuple(description for _, description in failures)
+
+
+# How much of an unreadable value a description quotes.
+_QUOTED_CHARACTERS = 100
+
+
+def describe_unreadable(item: object, error: ReadError) -> str:
+    """One unreadable recipient entry and what is wrong with it, in ASCII (storable, printable):
+    the address (or entry) quoted with escapes, cut at 100 characters."""
+    value = item.get("emailAddress") if isinstance(item, dict) else item
+    if isinstance(value, str):
+        quoted = ascii(value[:_QUOTED_CHARACTERS]) + ("..." if len(value) > _QUOTED_CHARACTERS else "")
+    else:
+        quoted = f"a {type(item).__name__} entry"
+    return f"{quoted} ({error.detail[:200]})"
+
+
+def _dsn_recipients(items: list[Any], where: str) -> Recipients:
+    """Recipient objects with `emailAddress` and, when a DSN came back, its action/status/text."""
+
+    def read(item: Any) -> Recipient:
         if not isinstance(item, dict):
             raise ReadError("bad_field", f"{where} holds a {type(item).__name__}, not an object")
-        recipients.append(
-            Recipient(
-                address=normalise_address(_required_text(item, "emailAddress", where)),
-                dsn_action=_text(item, "action", where),
-                dsn_status=_text(item, "status", where),
-                diagnostic_code=_text(item, "diagnosticCode", where),
-            )
+        return Recipient(
+            address=normalise_address(_required_text(item, "emailAddress", where)),
+            dsn_action=_text(item, "action", where),
+            dsn_status=_text(item, "status", where),
+            diagnostic_code=_text(item, "diagnosticCode", where),
         )
-    return _unique(recipients)
+
+    return _each_recipient(items, read)
 
 
 # -- payload readers -----------------------------------------------------------------------------
 
 
-def _read_bounce(bounce: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+def _read_bounce(bounce: dict[str, Any]) -> tuple[Recipients, Extras, object]:
     recipients = _dsn_recipients(_list(bounce, "bouncedRecipients", "bounce"), "bounce.bouncedRecipients")
     extras: Extras = {
         "bounce_type": _required_text(bounce, "bounceType", "bounce"),
@@ -212,41 +251,41 @@ def _read_bounce(bounce: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras,
     return recipients, extras, bounce.get("timestamp")
 
 
-def _read_complaint(complaint: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+def _read_complaint(complaint: dict[str, Any]) -> tuple[Recipients, Extras, object]:
     where = "complaint.complainedRecipients"
-    items = _list(complaint, "complainedRecipients", "complaint")
-    recipients = []
-    for item in items:
+
+    def read(item: Any) -> Recipient:
         if not isinstance(item, dict):
             raise ReadError("bad_field", f"{where} holds a {type(item).__name__}, not an object")
-        address = normalise_address(_required_text(item, "emailAddress", where))
-        recipients.append(Recipient(address=address))
+        return Recipient(address=normalise_address(_required_text(item, "emailAddress", where)))
+
+    recipients = _each_recipient(_list(complaint, "complainedRecipients", "complaint"), read)
     extras: Extras = {
         "complaint_feedback_type": _text(complaint, "complaintFeedbackType", "complaint"),
         "complaint_subtype": _text(complaint, "complaintSubType", "complaint"),
         "feedback_id": _text(complaint, "feedbackId", "complaint"),
     }
-    return _unique(recipients), extras, complaint.get("timestamp")
+    return recipients, extras, complaint.get("timestamp")
 
 
-def _read_delivery(delivery: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
-    recipients = []
-    for item in _list(delivery, "recipients", "delivery"):
+def _read_delivery(delivery: dict[str, Any]) -> tuple[Recipients, Extras, object]:
+    def read(item: Any) -> Recipient:
         if not isinstance(item, str):
             raise ReadError("bad_field", "delivery.recipients holds a non-string")
-        recipients.append(Recipient(address=normalise_address(item)))
-    return _unique(recipients), {}, delivery.get("timestamp")
+        return Recipient(address=normalise_address(item))
+
+    return _each_recipient(_list(delivery, "recipients", "delivery"), read), {}, delivery.get("timestamp")
 
 
-def _read_delay(delay: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+def _read_delay(delay: dict[str, Any]) -> tuple[Recipients, Extras, object]:
     where = "deliveryDelay.delayedRecipients"
     recipients = _dsn_recipients(_list(delay, "delayedRecipients", "deliveryDelay"), where)
     return recipients, {"delay_type": _text(delay, "delayType", "deliveryDelay")}, delay.get("timestamp")
 
 
-def _read_other(payload: dict[str, Any]) -> tuple[tuple[Recipient, ...], Extras, object]:
+def _read_other(payload: dict[str, Any]) -> tuple[Recipients, Extras, object]:
     """Send, Reject, Open, Click, Rendering Failure, Subscription: no recipients of their own."""
-    return (), {}, payload.get("timestamp")
+    return ((), ()), {}, payload.get("timestamp")
 
 
 _RECIPIENT_KINDS = frozenset({Kind.BOUNCE, Kind.COMPLAINT, Kind.DELIVERY, Kind.DELIVERY_DELAY})

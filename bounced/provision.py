@@ -28,15 +28,18 @@ class FeedbackWiring:
     queues: dict[str, str]  # kind -> queue URL
     dead_letter_queues: dict[str, str]  # kind -> DLQ URL
     retry_queue: str  # outbound queue URL for released retries
+    raw_delivery: frozenset[str] = frozenset()  # the kinds subscribed with raw message delivery
 
     def environment(self) -> dict[str, str]:
-        """The BOUNCED_* settings that point the daemon at these queues."""
+        """The BOUNCED_* settings that point the daemon at these queues (and declare the queues
+        subscribed with raw delivery as taking unsigned bodies)."""
         return {
             "BOUNCED_BOUNCE_QUEUE_URL": self.queues["bounce"],
             "BOUNCED_COMPLAINT_QUEUE_URL": self.queues["complaint"],
             "BOUNCED_DELIVERY_QUEUE_URL": self.queues["delivery"],
             "BOUNCED_RETRY_QUEUE_URL": self.retry_queue,
             "BOUNCED_ALLOWED_TOPIC_ARNS": ",".join(self.topics.values()),
+            "BOUNCED_UNSIGNED_QUEUES": ",".join(k for k in KINDS if k in self.raw_delivery),
         }
 
 
@@ -69,7 +72,8 @@ async def provision(
         )
         topics[kind], queues[kind], dead_letter_queues[kind] = topic_arn, queue_url, dlq_url
     retry_queue = (await sqs.create_queue(QueueName=f"{prefix}-retries"))["QueueUrl"]
-    return FeedbackWiring(topics, queues, dead_letter_queues, retry_queue)
+    raw = frozenset(kind for kind in KINDS if raw_delivery.get(kind, False))
+    return FeedbackWiring(topics, queues, dead_letter_queues, retry_queue, raw)
 
 
 async def _queue_with_dlq(sqs: Any, name: str, dlq_url: str, topic_arn: str, max_receive_count: int) -> str:

@@ -4,6 +4,10 @@ The reader never raises for a bad message: a body that cannot be read or trusted
 `Quarantined` outcome with the reason. The one exception is a failure that says nothing about the
 message itself (the SNS signing certificate could not be fetched just now): then `read` returns None
 and the message stays on the queue for a later try.
+
+Anything else that goes wrong while reading one message (a bug bounced has, tripped by a body nobody
+foresaw) quarantines that message as `internal_error` with the exception's type: one message can
+never stop the daemon, nor hold up the other messages of its batch.
 """
 
 from __future__ import annotations
@@ -12,21 +16,28 @@ from dataclasses import dataclass, field
 
 from bounced.classify import DEFAULT_RULES, Rules, classify
 from bounced.clock import Clock, SystemClock
-from bounced.model import Applied, Outcome, Quarantined, ReadError, TimeSource
+from bounced.model import Applied, Notification, Outcome, Quarantined, ReadError, TimeSource
 from bounced.pipeline import Verifier, read_message
 from bounced.signature import CertificateUnavailable
 from bounced.sqs import Message
 from bounced.timing import Arrival
 
 RECEIVE_COUNT_EXCEEDED = "receive_count_exceeded"
+INTERNAL_ERROR = "internal_error"
+UNREADABLE_RECIPIENTS = "unreadable_recipients"
+# The most unreadable recipients a quarantine detail names one by one.
+NAMED_UNREADABLE = 20
 
 
 @dataclass(frozen=True, slots=True)
 class MessageReader:
-    """Turns SQS messages into outcomes with one verifier, topic allow-list and rule table."""
+    """Turns SQS messages into outcomes with one verifier, topic allow-list and rule table.
+    `unsigned_queues`: the queues (short names) where a body without an SNS envelope is accepted
+    while signatures are checked."""
 
     verifier: Verifier | None
     allowed_topics: frozenset[str] = frozenset()
+    unsigned_queues: frozenset[str] = frozenset()
     rules: Rules = DEFAULT_RULES
     max_receive_count: int = 5
     clock: Clock = field(default_factory=SystemClock)  # when SQS gave no SentTimestamp
@@ -37,22 +48,34 @@ class MessageReader:
             detail = f"received {message.receive_count} times (limit {self.max_receive_count})"
             return self._quarantine(queue, message, RECEIVE_COUNT_EXCEEDED, detail)
         try:
-            notification = await read_message(
-                message.body,
-                verifier=self.verifier,
-                allowed_topics=self.allowed_topics,
-                arrival=self._arrival(message),
-            )
+            return await self._read(queue, message)
         except ReadError as exc:
             return self._quarantine(queue, message, exc.code, exc.detail)
         except CertificateUnavailable:
             return None
+        except Exception as exc:
+            # The type only: an exception's text may quote the body (an address, say). The consumer
+            # logs the quarantine; the stored bytes reproduce the failure.
+            return self._quarantine(queue, message, INTERNAL_ERROR, type(exc).__name__)
+
+    async def _read(self, queue: str, message: Message) -> Applied:
+        notification = await read_message(
+            message.body,
+            verifier=self.verifier,
+            allowed_topics=self.allowed_topics,
+            unsigned_ok=queue in self.unsigned_queues,
+            arrival=self._arrival(message),
+        )
+        held = None
+        if notification.unreadable_recipients:  # applied without them, and kept for a person
+            held = self._quarantine(queue, message, UNREADABLE_RECIPIENTS, unreadable_detail(notification))
         return Applied(
             queue=queue,
             sqs_message_id=message.message_id,
             notification=notification,
             decisions=classify(notification, self.rules),
             sent_at=message.sent_at,
+            quarantine=held,
         )
 
     def _arrival(self, message: Message) -> Arrival:
@@ -70,3 +93,16 @@ class MessageReader:
             detail=detail,
             receive_count=message.receive_count,
         )
+
+
+def unreadable_detail(notification: Notification) -> str:
+    """The quarantine detail of a message applied without its unreadable recipients: how many, and
+    each of them (up to NAMED_UNREADABLE) with what is wrong with it."""
+    unreadable = notification.unreadable_recipients
+    applied = len(notification.recipients)
+    named = "; ".join(unreadable[:NAMED_UNREADABLE])
+    more = f"; and {len(unreadable) - NAMED_UNREADABLE} more" if len(unreadable) > NAMED_UNREADABLE else ""
+    return (
+        f"{len(unreadable)} of {len(unreadable) + applied} recipients unreadable, not applied "
+        f"(the other {applied} were): {named}{more}"
+    )

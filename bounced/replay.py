@@ -3,12 +3,16 @@ classifier, committed through `Store.commit` like any received batch (so a repla
 
 A message that reads now is marked replayed. One that still cannot be read stays quarantined with
 the new reason. One whose SNS signing certificate cannot be fetched right now is left as it was.
+One that reads but for some of its recipients (`unreadable_recipients`) has its readable recipients
+applied (again: a no-op when they were before) and stays quarantined, not marked replayed, with the
+detail naming the unreadable ones as they read now: no replay can apply those, and a person decides
+(discard it, or replay it once a newer bounced reads them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -23,6 +27,7 @@ class Result(StrEnum):
 
     REPLAYED = "replayed"  # read, classified and committed
     STILL_BAD = "still_bad"  # still unreadable: kept, with the new reason
+    PARTIAL = "partial"  # the readable recipients applied; kept for the unreadable ones
     DEFERRED = "deferred"  # the signing certificate could not be fetched: try again later
     SKIPPED = "skipped"  # discarded or already replayed: left alone
     NOT_FOUND = "not_found"
@@ -67,6 +72,12 @@ async def replay_one(store: Store, reader: MessageReader, quarantine_id: int, no
     if isinstance(outcome, Quarantined):
         await store.requarantine(quarantine_id, outcome.code, outcome.detail)
         return Replay(quarantine_id, Result.STILL_BAD, outcome.code, outcome.detail)
+    if outcome.quarantine is not None:
+        # Its own quarantine row is this one: commit the rest, then bring this row's reason up to date.
+        await store.commit([replace(outcome, quarantine=None)], now)
+        kept = outcome.quarantine
+        await store.requarantine(quarantine_id, kept.code, kept.detail)
+        return Replay(quarantine_id, Result.PARTIAL, kept.code, kept.detail, len(outcome.decisions))
     await store.commit([outcome], now)
     await store.mark_replayed(quarantine_id, now)
     return Replay(quarantine_id, Result.REPLAYED, decisions=len(outcome.decisions))

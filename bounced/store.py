@@ -143,6 +143,7 @@ class Store:
         same outcomes again changes nothing and the summary counts nothing."""
         applied = [o for o in outcomes if isinstance(o, Applied)]
         quarantined = [o for o in outcomes if isinstance(o, Quarantined)]
+        quarantined += [o.quarantine for o in applied if o.quarantine is not None]
         rows, duplicates = _distinct(event_rows(applied))
         if not quarantined:
             summary = await self._commit_unlocked(rows, duplicates, now)

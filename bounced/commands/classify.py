@@ -1,8 +1,12 @@
 """`bounced classify [FILE ...]`: what would bounced do with this message?
 
 Reads one SQS message body per file (stdin when none is given, or for `-`), runs the daemon's own
-reader and classifier, and prints one JSON object per line for each decision. Exit status: 0 every
-input was read, 1 any input was rejected, 2 usage error (a file that cannot be opened, say).
+reader and classifier (a body without an SNS envelope is read as on a queue listed in
+BOUNCED_UNSIGNED_QUEUES), and prints one JSON object per line for each decision. An input it cannot
+read, or the recipients of one it cannot read, get one `reject` line with the reason
+(`internal_error` and the exception's type when bounced itself failed on it). Exit status: 0 every
+input was read, 1 any input (or recipient) was rejected, 2 usage error (a file that cannot be
+opened, say).
 
 There is no SQS here, so no SentTimestamp: the time the command runs stands in for it. A time the
 message claims is trusted up to five minutes past now, and a message with none is dated now
@@ -24,6 +28,7 @@ from bounced.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from bounced.commands.output import json_line
 from bounced.model import Decision, Notification, ReadError, TimeSource
 from bounced.pipeline import Verifier, read_message
+from bounced.reader import INTERNAL_ERROR, UNREADABLE_RECIPIENTS, unreadable_detail
 from bounced.signature import CertificateUnavailable, SnsSignatureVerifier
 from bounced.timing import Arrival
 
@@ -125,8 +130,9 @@ async def run(
     status = EXIT_OK
     for name, body in inputs:
         try:
+            # No queue here: a raw body is read as on a queue in BOUNCED_UNSIGNED_QUEUES.
             notification = await read_message(
-                body, verifier=verifier, allowed_topics=allowed_topics, arrival=arrival
+                body, verifier=verifier, allowed_topics=allowed_topics, arrival=arrival, unsigned_ok=True
             )
         except ReadError as exc:
             status = EXIT_PROBLEM
@@ -136,8 +142,15 @@ async def run(
             status = EXIT_PROBLEM
             _emit(stream, _reject(name, f"certificate_unavailable: {exc}"))
             continue
+        except Exception as exc:  # a bug: one line, as the daemon quarantines it, not a traceback
+            status = EXIT_PROBLEM
+            _emit(stream, _reject(name, f"{INTERNAL_ERROR}: {type(exc).__name__}"))
+            continue
         for decision in classify(notification, rules):
             _emit(stream, decision_line(name, notification, decision))
+        if notification.unreadable_recipients:  # the daemon applies the rest and quarantines these
+            status = EXIT_PROBLEM
+            _emit(stream, _reject(name, f"{UNREADABLE_RECIPIENTS}: {unreadable_detail(notification)}"))
     return status
 
 

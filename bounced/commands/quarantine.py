@@ -5,7 +5,8 @@
   (control characters escaped, so a hostile body cannot drive the terminal), else as base64.
 - `replay ID | --all [--json]`: run the stored bytes through the daemon's reader and classifier
   again (settings as for `bounced run`: signature checks, topic allow-list, rules, retry windows)
-  and commit the result. A message that still cannot be read stays, with the new reason.
+  and commit the result. A message that still cannot be read stays, with the new reason. One with
+  unreadable recipients has the others applied and stays, with them named (`partial`, not a failure).
 - `discard ID [--yes]`: set a message aside for good (asks first).
 
 Exit 0 done, 1 a replay failed (or a confirmation was declined), 2 bad input, 3 no such id.
@@ -23,7 +24,7 @@ from typing import Any
 from bounced import replay as replaying
 from bounced.classify import Rules
 from bounced.commands import admin
-from bounced.commands.classify import verifier_factory
+from bounced.commands import classify as classify_command
 from bounced.commands.common import (
     EXIT_NOT_FOUND,
     EXIT_OK,
@@ -156,8 +157,9 @@ def reader_for(settings: Settings) -> MessageReader:
     if settings.escalate_nonexistent:
         rules = replace(rules, escalate_nonexistent=True)
     return MessageReader(
-        verifier=verifier_factory(settings.verify_signatures),
+        verifier=classify_command.verifier_factory(settings.verify_signatures),
         allowed_topics=settings.allowed_topic_arns,
+        unsigned_queues=settings.unsigned_queues,
         rules=rules,
         max_receive_count=settings.max_receive_count,
     )

@@ -35,6 +35,8 @@ from bounced.store import Store
 REGION = "us-east-1"
 PREFIX = "bounced-demo"
 PREFERRED_HTTP_PORT = 8080
+# The complaint topic delivers raw (bare SES JSON), the others in the SNS envelope: both paths show.
+RAW_DELIVERY = {"complaint": True}
 WAIT_LIMIT_SECONDS = 45.0
 # Short windows so a person watching `--serve` sees retries come due and get released.
 DEMO_RETRY = {
@@ -124,7 +126,7 @@ async def run(admin_dsn: str, endpoint: str, options: DemoOptions) -> Report:
     with patched_environ(aws_environment(endpoint)):
         async with fresh_database(admin_dsn) as dsn, AsyncExitStack() as stack:
             sns, sqs = await _clients(stack, endpoint)
-            wiring = await provision(sns, sqs, prefix=PREFIX, raw_delivery={"complaint": True})
+            wiring = await provision(sns, sqs, prefix=PREFIX, raw_delivery=RAW_DELIVERY)
             await migrate_database(dsn)
             env = daemon_environment(dsn, endpoint, http_addr, wiring)
             daemon = Daemon(settings=replace(load_settings(env), retry=DEMO_RETRY), environ=env)

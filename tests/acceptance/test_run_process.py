@@ -185,6 +185,14 @@ def test_a_bad_setting_stops_start_with_one_line(tmp_path: Path) -> None:
     assert daemon.log_text().strip() == "bounced: BOUNCED_BATCH_SIZE: must be from 1 to 10, not 50"
 
 
+def test_an_unknown_unsigned_queue_stops_start_with_one_line(tmp_path: Path) -> None:
+    daemon = BouncedProcess(["run"], {"BOUNCED_UNSIGNED_QUEUES": "bounces"}, tmp_path / "bad.log")
+    assert daemon.wait(timeout=30) == 2
+    assert daemon.log_text().strip() == (
+        "bounced: BOUNCED_UNSIGNED_QUEUES: unknown queue 'bounces': list some of bounce, complaint, delivery"
+    )
+
+
 async def _metric_appears(daemon: BouncedProcess, line: str, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:

@@ -4,6 +4,7 @@ PostgreSQL, wrapped and raw, with the pollers the daemon runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -17,7 +18,7 @@ from bounced.batch import CommitSummary
 from bounced.clock import SystemClock
 from bounced.consumer import STORE_REJECTED, BatchStore, DatabaseGate, Poller, PollSettings
 from bounced.groupcommit import GroupCommitter
-from bounced.model import Applied, Outcome
+from bounced.model import Applied, Outcome, SnsEnvelope
 from bounced.provision import FeedbackWiring
 from bounced.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
 from bounced.sqs import Message, SqsQueues
@@ -187,6 +188,76 @@ async def test_a_message_received_too_often_is_quarantined(
     await assert_queues_empty(aws, wiring)
 
 
+async def test_one_unreadable_recipient_does_not_block_eleven_good_ones(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    good = [f"good{index}@example.org" for index in range(11)]
+    document = samples.bounce([*good[:5], '"john doe"@example.com', *good[5:]], feedback_id=unique_id("fb"))
+    await aws.publish(wiring.topics["bounce"], document)
+
+    with capture_logs() as logs:
+        observer = await drain(aws, wiring, store, pollers_per_queue=1)
+
+    for address in good:
+        assert await status_of(store, address) == "suppressed"
+    (item,) = await store.quarantine_list()
+    assert (item.queue, item.code) == ("bounce", "unreadable_recipients")
+    assert item.detail.startswith("1 of 12 recipients unreadable, not applied (the other 11 were): ")
+    assert """'"john doe"@example.com'""" in item.detail
+    held = await store.quarantined(item.id)
+    assert held is not None
+    assert json.loads(held.body)["Type"] == "Notification"  # the SQS body as received: the envelope
+    assert b"john doe" in held.body
+    assert sum(s.new_events for s in observer.summaries) == 11
+    assert sum(s.quarantined.get(("bounce", "unreadable_recipients"), 0) for s in observer.summaries) == 1
+    assert observer.deleted_count == 1
+    assert "john doe" not in repr(logs)
+    assert [e["reason"] for e in logs if e["event"] == "message_quarantined"] == ["unreadable_recipients"]
+    await assert_queues_empty(aws, wiring)
+
+
+class BuggyVerifier:
+    """A signature check with a bug that only one message trips (any exception but a ReadError)."""
+
+    async def verify(self, envelope: SnsEnvelope) -> None:
+        if "poison@" in envelope.message:
+            raise RuntimeError("a bug")
+
+
+async def test_an_exception_reading_one_message_quarantines_it_and_the_batch_goes_on(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    people = ["first@example.org", "poison@example.org", "last@example.org"]
+    for person in people:
+        await aws.publish(wiring.topics["bounce"], samples.bounce([person], feedback_id=unique_id("fb")))
+    batch: list[Message] = []
+    while len(batch) < len(people):  # one batch holding all three
+        batch += await SqsQueues(aws.sqs).receive(
+            wiring.queues["bounce"], max_messages=10, wait_seconds=1, visibility_timeout=30
+        )
+    assert len(batch) == len(people)
+    observer = RecordingObserver()
+    gate = DatabaseGate(store.ping, SystemClock())
+    reader = MessageReader(verifier=BuggyVerifier())
+    with capture_logs() as logs:
+        await _poller(wiring, aws, store, gate, observer, reader=reader).handle(batch)
+
+    assert await status_of(store, "first@example.org") == "suppressed"
+    assert await status_of(store, "last@example.org") == "suppressed"
+    assert await store.recipient("poison@example.org") is None
+    (item,) = await store.quarantine_list()
+    assert (item.queue, item.code, item.detail) == ("bounce", "internal_error", "RuntimeError")
+    held = await store.quarantined(item.id)
+    assert held is not None
+    assert b"poison@example.org" in held.body
+    assert observer.deleted_count == 3
+    assert observer.failures == []
+    (logged,) = [e for e in logs if e["event"] == "message_quarantined"]
+    assert (logged["log_level"], logged["reason"]) == ("error", "internal_error")
+    assert "poison@" not in repr(logs)
+    await assert_queues_empty(aws, wiring)
+
+
 class SlowStore:
     """The real store, with commits that take `delay` seconds (a long batch)."""
 
@@ -272,6 +343,7 @@ def _poller(
     *,
     sqs: SqsQueues | None = None,
     settings: PollSettings | None = None,
+    reader: MessageReader | None = None,
 ) -> Poller:
     """The bounce queue's first poller, over real SQS (or `sqs`) with a 30 s visibility timeout (or
     `settings`)."""
@@ -280,7 +352,7 @@ def _poller(
         queue="bounce",
         queue_url=wiring.queues["bounce"],
         sqs=sqs or SqsQueues(aws.sqs),
-        reader=MessageReader(verifier=None),
+        reader=reader or MessageReader(verifier=None),
         store=store,
         gate=gate,
         observer=observer,

@@ -29,7 +29,9 @@ def test_prints_the_settings_for_what_it_made(aws_env: str, capsys: pytest.Captu
         "BOUNCED_DELIVERY_QUEUE_URL",
         "BOUNCED_RETRY_QUEUE_URL",
         "BOUNCED_ALLOWED_TOPIC_ARNS",
+        "BOUNCED_UNSIGNED_QUEUES",
     }
+    assert lines["BOUNCED_UNSIGNED_QUEUES"] == ""  # every subscription keeps the signed envelope
     assert lines["BOUNCED_BOUNCE_QUEUE_URL"].endswith("/demo-bounces")
     assert lines["BOUNCED_ALLOWED_TOPIC_ARNS"].count("arn:aws:sns:") == 3
 
@@ -58,6 +60,7 @@ async def test_running_twice_changes_nothing(aws_env: str, capsys: pytest.Captur
     first = await _in_thread(provision, capsys, "--prefix", "t", "--raw", "complaint")
     second = await _in_thread(provision, capsys, "--prefix", "t", "--raw", "complaint")
     assert first == second
+    assert first["BOUNCED_UNSIGNED_QUEUES"] == "complaint"
     topic = next(a for a in first["BOUNCED_ALLOWED_TOPIC_ARNS"].split(",") if a.endswith(":t-complaints"))
     async with aws_clients(aws_env) as aws:
         subscriptions = (await aws.sns.list_subscriptions_by_topic(TopicArn=topic))["Subscriptions"]

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bounced import samples
-from bounced.model import Quarantined
+from bounced.commands import classify as classify_command
+from bounced.model import Quarantined, SnsEnvelope
 from bounced.store import Store
 from tests.integration.admin_support import Cli
 from tests.support.outcomes import hard_bounce
@@ -133,6 +134,47 @@ def test_replay_all_reports_each_and_fails_when_any_failed(cli: Cli) -> None:
     # Only the bad one is left to replay.
     code, out, _ = cli("quarantine", "replay", "--all", "--json")
     assert [json.loads(line)["id"] for line in out.splitlines()] == [bad]
+
+
+def test_replay_of_a_message_with_unreadable_recipients_applies_the_rest_and_keeps_it(cli: Cli) -> None:
+    body = samples.dumps(samples.bounce(["part@example.org", '"john doe"@example.com'])).encode()
+    qid = _quarantine(cli, body, code="bad_address")  # as a bounced that could not read it whole kept it
+    for _ in range(2):  # twice: the second changes nothing
+        code, out, err = cli("quarantine", "replay", str(qid), "--json")
+        assert (code, err) == (0, "")
+        line = json.loads(out)
+        assert (line["result"], line["reason"], line["decisions"]) == ("partial", "unreadable_recipients", 1)
+        assert """'"john doe"@example.com'""" in line["detail"]
+        row = cli.fetch("SELECT code, detail, replayed_at, discarded_at FROM quarantine WHERE id = $1", qid)[
+            0
+        ]
+        assert (row["code"], row["detail"]) == (line["reason"], line["detail"])
+        assert row["replayed_at"] is row["discarded_at"] is None
+        assert len(cli.fetch("SELECT id FROM events WHERE address = 'part@example.org'")) == 1
+    status = cli.fetch("SELECT status FROM recipients WHERE address = 'part@example.org'")
+    assert status[0]["status"] == "suppressed"
+    code, out, _ = cli("quarantine", "replay", str(qid))
+    assert code == 0
+    assert out.startswith(f"{qid}: partial: unreadable_recipients 1 of 2 recipients unreadable")
+    code, out, _ = cli("quarantine", "list")
+    assert "\tunreadable_recipients: 1 of 2 recipients unreadable" in out
+
+
+class BuggyVerifier:
+    async def verify(self, envelope: SnsEnvelope) -> None:
+        raise OverflowError("date value out of range")
+
+
+def test_a_bug_on_replay_is_one_line_and_the_message_stays(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOUNCED_VERIFY_SIGNATURES", "true")
+    monkeypatch.setattr(classify_command, "verifier_factory", lambda verify: BuggyVerifier())
+    qid = _quarantine(cli, samples.sns_wrap(GOOD.decode()).encode(), code="receive_count_exceeded")
+    code, out, err = cli("quarantine", "replay", str(qid))
+    assert code == 1
+    assert out == ""
+    assert err == f"{qid}: still_bad: internal_error OverflowError\n"
+    row = cli.fetch("SELECT code, detail, replayed_at FROM quarantine WHERE id = $1", qid)[0]
+    assert (row["code"], row["detail"], row["replayed_at"]) == ("internal_error", "OverflowError", None)
 
 
 @pytest.mark.parametrize(("args", "code"), [(["12345"], 3), ([], 2), (["1", "--all"], 2), (["x"], 2)])

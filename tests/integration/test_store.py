@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from bounced import manual
-from bounced.model import Action, Applied, Kind, Outcome, Recipient, Status
+from bounced.model import Action, Applied, Kind, Outcome, Quarantined, Recipient, Status
 from bounced.policy import DEFAULT_POLICY, RetryPolicy
 from bounced.store import RETRY_RELEASED_CHANNEL, Store
 from tests.support.outcomes import (
@@ -89,6 +89,24 @@ async def test_the_same_batch_three_times_changes_and_counts_once(store: Store, 
     assert view is not None
     assert view.state.soft_bounce_streak == 1
     assert view.state.retry_at == T0 + H
+
+
+async def test_a_message_applied_in_part_is_quarantined_too_and_redelivery_changes_nothing(
+    store: Store, empty_database: str
+) -> None:
+    bounce = hard_bounce([A, B], T0)
+    held = Quarantined("bounce", bounce.sqs_message_id, b"raw bytes", "unreadable_recipients", "1 of 3 ...")
+    in_part = replace(bounce, quarantine=held)
+    first = await store.commit([in_part], now=T0 + H)
+    assert first.events == {("bounce", "suppress"): 2}
+    assert first.quarantined == {("bounce", "unreadable_recipients"): 1}
+    assert await _status(store, A) is await _status(store, B) is Status.SUPPRESSED
+    (item,) = await store.quarantine_list()
+    assert (item.sqs_message_id, item.code, item.detail) == (bounce.sqs_message_id, held.code, held.detail)
+    again = await store.commit([in_part], now=T0 + 2 * H)  # SQS delivers it again
+    assert (again.new_events, again.duplicates, again.quarantined) == (0, 2, {})
+    assert await _count(empty_database, "SELECT count(*) FROM quarantine") == 1
+    assert await _count(empty_database, "SELECT count(*) FROM events") == 2
 
 
 async def test_a_notification_published_twice_in_one_batch_counts_once(

@@ -106,12 +106,14 @@ async def drain(
     settings: PollSettings | None = None,
     queues: Sequence[str] = ("bounce", "complaint", "delivery"),
     max_receive_count: int = 5,
+    reader: MessageReader | None = None,
 ) -> RecordingObserver:
-    """Run real pollers on the queues until each long poll comes back empty."""
+    """Run real pollers on the queues until each long poll comes back empty (with the daemon's reader,
+    or `reader`)."""
     observer = observer or RecordingObserver()
     clock = SystemClock()
     gate = DatabaseGate(store.ping, clock)
-    reader = MessageReader(
+    reader = reader or MessageReader(
         verifier=None, allowed_topics=frozenset(wiring.topics.values()), max_receive_count=max_receive_count
     )
     sqs = SqsQueues(aws.sqs)

@@ -226,3 +226,36 @@ def test_signatures_are_verified_by_default(tmp_path: Path, capsys: pytest.Captu
     (line,) = lines(capsys)
     assert line["action"] == "reject"
     assert line["error"].split(":")[0] in {"unsigned", "bad_signature", "certificate_unavailable"}
+
+
+class Buggy:
+    async def verify(self, envelope: SnsEnvelope) -> None:
+        raise OverflowError("date value out of range")
+
+
+def test_a_bug_on_one_input_is_one_reject_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(command, "verifier_factory", lambda verify: Buggy())
+    wrapped = write(tmp_path, "w.json", samples.sns_wrap(samples.dumps(samples.delivery())))
+    raw = write(tmp_path, "raw.json", samples.dumps(samples.delivery()))
+    assert main(["classify", wrapped, raw]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    rejected, accepted = (json.loads(line) for line in captured.out.splitlines())
+    assert (rejected["input"], rejected["action"]) == (wrapped, "reject")
+    assert rejected["error"] == "internal_error: OverflowError"
+    assert accepted["action"] == "clear"
+
+
+def test_unreadable_recipients_are_one_reject_line_after_the_decisions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = samples.dumps(samples.bounce(["a@example.com", '"john doe"@example.com', "b@example.com"]))
+    path = write(tmp_path, "b.json", body)
+    assert main(["classify", path]) == 1
+    first, second, rejected = lines(capsys)
+    assert [first["address"], second["address"]] == ["a@example.com", "b@example.com"]
+    assert (first["action"], rejected["action"]) == ("suppress", "reject")
+    assert rejected["error"].startswith("unreadable_recipients: 1 of 3 recipients unreadable")
+    assert """'"john doe"@example.com'""" in rejected["error"]

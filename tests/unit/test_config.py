@@ -54,6 +54,8 @@ def test_environment_values_are_typed() -> None:
         ("BOUNCED_HTTP_MAX_CONNECTIONS", "5000", "from 1 to 4096"),
         ("BOUNCED_LOG_LEVEL", "loud", "one of"),
         ("BOUNCED_SHUTDOWN_GRACE", "soon", "seconds"),
+        ("BOUNCED_UNSIGNED_QUEUES", "bounce,bounces", "unknown queue 'bounces'"),
+        ("BOUNCED_UNSIGNED_QUEUES", "retry", "unknown queue 'retry'"),
     ],
 )
 def test_invalid_values_name_the_setting(name: str, value: str, says: str) -> None:
@@ -63,6 +65,29 @@ def test_invalid_values_name_the_setting(name: str, value: str, says: str) -> No
     assert message.startswith(f"{name}: ")
     assert says in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("value", "queues"),
+    [
+        ("", set()),
+        ("complaint", {"complaint"}),
+        (" Bounce , delivery,", {"bounce", "delivery"}),
+        ("bounce,complaint,delivery", {"bounce", "complaint", "delivery"}),
+    ],
+)
+def test_unsigned_queues_are_named_by_their_short_names(value: str, queues: set[str]) -> None:
+    assert load_settings({"BOUNCED_UNSIGNED_QUEUES": value}).unsigned_queues == queues
+    assert Settings().unsigned_queues == frozenset()  # none unless the operator says so
+
+
+def test_unsigned_queues_from_toml_are_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "b.toml"
+    path.write_text('unsigned_queues = ["complaint"]\n', encoding="utf-8")
+    assert load_settings({}, str(path)).unsigned_queues == {"complaint"}
+    path.write_text('unsigned_queues = ["complaints"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unsigned_queues: unknown queue 'complaints'"):
+        load_settings({}, str(path))
 
 
 def test_unknown_environment_setting_is_an_error() -> None:

@@ -11,10 +11,12 @@ import pytest
 
 from bounced.cli import main
 from bounced.commands import demo as demo_command
+from bounced.config import load_settings
 from bounced.demo import runner
 from bounced.demo.campaign import campaign
 from bounced.demo.summary import Held, Report, Row, render, serve_help
 from bounced.model import Status
+from bounced.provision import FeedbackWiring
 from bounced.sendgate import RecipientAnswer
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -33,6 +35,21 @@ def test_patched_environ_points_aws_at_the_emulator_and_restores_everything(
     assert os.environ["AWS_ENDPOINT_URL_SQS"] == "https://sqs.eu-west-1.amazonaws.com"
     assert os.environ["AWS_REGION"] == "eu-west-1"
     assert "AWS_ENDPOINT_URL" not in os.environ
+
+
+def test_the_daemon_takes_unsigned_bodies_only_on_the_queues_subscribed_raw() -> None:
+    queues = {kind: f"http://127.0.0.1:5555/1/{kind}" for kind in ("bounce", "complaint", "delivery")}
+    wiring = FeedbackWiring(
+        topics={kind: f"arn:aws:sns:us-east-1:1:{kind}" for kind in queues},
+        queues=queues,
+        dead_letter_queues=queues,
+        retry_queue="http://127.0.0.1:5555/1/retries",
+        raw_delivery=frozenset(k for k, raw in runner.RAW_DELIVERY.items() if raw),
+    )
+    env = runner.daemon_environment(
+        "postgresql://x@127.0.0.1/d", "http://127.0.0.1:5555", "127.0.0.1:0", wiring
+    )
+    assert load_settings(env).unsigned_queues == {"complaint"}
 
 
 def test_the_http_port_is_8080_when_free_else_another_on_loopback() -> None:

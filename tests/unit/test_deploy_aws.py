@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML (via cfn-lint) ships no stubs
 
-from bounced.config import Settings
+from bounced.config import Settings, load_settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "bounced.yaml"
 KINDS = ("Bounce", "Complaint", "Delivery")
@@ -131,3 +131,20 @@ def test_outputs_give_what_the_settings_need(template: dict[str, Any]) -> None:
         "DaemonPolicyArn",
     ):
         assert name in outputs
+
+
+def test_raw_delivery_comes_with_the_unsigned_queues_setting(template: dict[str, Any]) -> None:
+    assert template["Conditions"]["WithRawDelivery"] == {
+        "Fn::Equals": [{"Ref": "RawMessageDelivery"}, "true"]
+    }
+    output = template["Outputs"]["UnsignedQueues"]
+    assert output["Condition"] == "WithRawDelivery"  # enveloped subscriptions: no queue takes raw bodies
+    assert "BOUNCED_UNSIGNED_QUEUES" in output["Description"]
+    with_deliveries, without = output["Value"]["Fn::If"][1:]
+    assert output["Value"]["Fn::If"][0] == "WithDeliveries"
+    assert load_settings({"BOUNCED_UNSIGNED_QUEUES": with_deliveries}).unsigned_queues == {
+        "bounce",
+        "complaint",
+        "delivery",
+    }
+    assert load_settings({"BOUNCED_UNSIGNED_QUEUES": without}).unsigned_queues == {"bounce", "complaint"}

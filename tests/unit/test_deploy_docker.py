@@ -181,3 +181,10 @@ def test_compose_queue_urls_match_the_setup_prefix() -> None:
         ("BOUNCED_RETRY_QUEUE_URL", "retries"),
     ]:
         assert env[setting].endswith(f"/{prefix}-{kind}")
+
+
+def test_compose_declares_unsigned_exactly_the_queues_setup_subscribes_raw() -> None:
+    command = services()["setup"]["command"]
+    raw = {command[i + 1] for i, arg in enumerate(command) if arg == "--raw"}
+    declared = services()["bounced"]["environment"]["BOUNCED_UNSIGNED_QUEUES"]
+    assert {name.strip() for name in declared.split(",") if name.strip()} == raw

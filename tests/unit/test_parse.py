@@ -288,11 +288,6 @@ DELETE = object()
         ("bounce.bouncedRecipients", [], "no_recipients"),
         ("bounce.bouncedRecipients", DELETE, "no_recipients"),
         ("bounce.bouncedRecipients", {}, "bad_field"),
-        ("bounce.bouncedRecipients.0", "jane@example.com", "bad_field"),
-        ("bounce.bouncedRecipients.0.emailAddress", DELETE, "missing_field"),
-        ("bounce.bouncedRecipients.0.emailAddress", 5, "bad_field"),
-        ("bounce.bouncedRecipients.1.emailAddress", "not an address", "bad_address"),
-        ("bounce.bouncedRecipients.0.status", 5.1, "bad_field"),
         ("bounce.bouncedRecipients.0.diagnosticCode", "smtp\u0000; 550", "bad_field"),
         # A lone surrogate escape cannot be decoded to Unicode text: invalid JSON (orjson refuses it).
         ("bounce.bouncedRecipients.0.diagnosticCode", "smtp \ud800", "invalid_json"),
@@ -303,6 +298,78 @@ def test_hostile_bounce(path: str, value: Any, code: str) -> None:
     with pytest.raises(ReadError) as caught:
         parse_body(mutate(document, path, value))
     assert caught.value.code == code
+
+
+# Entries of a recipient list that cannot be read: (index, mutation of that entry, code).
+UNREADABLE_ENTRIES = [
+    ("bounce.bouncedRecipients.0", "jane@example.com", "bad_field"),
+    ("bounce.bouncedRecipients.0.emailAddress", DELETE, "missing_field"),
+    ("bounce.bouncedRecipients.0.emailAddress", 5, "bad_field"),
+    ("bounce.bouncedRecipients.0.emailAddress", "", "bad_address"),
+    ("bounce.bouncedRecipients.0.emailAddress", '"john doe"@example.com', "bad_address"),
+    ("bounce.bouncedRecipients.0.emailAddress", "not an address", "bad_address"),
+    ("bounce.bouncedRecipients.0.status", 5.1, "bad_field"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "code"), UNREADABLE_ENTRIES)
+def test_an_unreadable_recipient_is_left_out_and_named(path: str, value: Any, code: str) -> None:
+    document = samples.bounce(["jane@example.com", "john@example.com", "Jill <jill@example.com>"])
+    notification = parse_body(mutate(document, path, value))
+    assert [r.address for r in notification.recipients] == ["john@example.com", "jill@example.com"]
+    (unreadable,) = notification.unreadable_recipients
+    assert unreadable.isascii()
+    if isinstance(value, str) and path.endswith("emailAddress"):
+        assert unreadable.startswith(ascii(value))
+
+
+@pytest.mark.parametrize(("path", "value", "code"), UNREADABLE_ENTRIES)
+def test_with_no_readable_recipient_the_message_is_bad(path: str, value: Any, code: str) -> None:
+    with pytest.raises(ReadError) as caught:
+        parse_body(mutate(samples.bounce(["jane@example.com"]), path, value))
+    assert caught.value.code == code
+
+
+def test_with_several_recipients_and_none_readable_the_detail_names_each() -> None:
+    document = samples.bounce(["", '"john doe"@example.com'])
+    with pytest.raises(ReadError) as caught:
+        parse_body(samples.dumps(document).encode())
+    assert caught.value.code == "bad_address"
+    assert "''" in caught.value.detail
+    assert """'"john doe"@example.com'""" in caught.value.detail
+
+
+def test_unreadable_descriptions_are_ascii_and_bounded() -> None:
+    long = "ü" * 5000 + "@example.com"
+    document = samples.delivery(["ok@example.com", long, "nul\u0000@example.com"])
+    document["delivery"]["recipients"].append(7)
+    notification = parse_body(samples.dumps(document).encode())
+    assert [r.address for r in notification.recipients] == ["ok@example.com"]
+    first, nul, number = notification.unreadable_recipients
+    assert all(d.isascii() and len(d) < 1000 for d in (first, nul, number))
+    assert first.startswith("'" + "\\xfc" * 100 + "'...")
+    assert nul.startswith("'nul\\x00@example.com'")
+    assert number.startswith("a int entry")
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "value"),
+    [
+        (samples.complaint(["a@example.com", "b@example.com"]), "complaint.complainedRecipients.0", None),
+        (samples.delivery(["a@example.com", "b@example.com"]), "delivery.recipients.0", "a@"),
+        (
+            samples.delivery_delay(["a@example.com", "b@example.com"]),
+            "deliveryDelay.delayedRecipients.0.emailAddress",
+            "",
+        ),
+    ],
+)
+def test_other_kinds_leave_out_unreadable_recipients_too(
+    document: dict[str, Any], path: str, value: Any
+) -> None:
+    notification = parse_body(mutate(document, path, value))
+    assert [r.address for r in notification.recipients] == ["b@example.com"]
+    assert len(notification.unreadable_recipients) == 1
 
 
 @pytest.mark.parametrize(
