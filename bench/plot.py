@@ -1,4 +1,4 @@
-"""Throughput against pollers, one line per contender and latency, as a PNG for the README."""
+"""Throughput against pollers, one line per contender and latency, as a PNG for the docs' performance page."""
 
 from __future__ import annotations
 

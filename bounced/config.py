@@ -1,7 +1,7 @@
 """Typed, validated settings from `BOUNCED_*` environment variables and an optional TOML file.
 
-Every setting is declared once in `SETTINGS`; the loader, `bounced run --help`'s epilog and the README's
-configuration table are all made from that one list (a test fails when the README drifts). The
+Every setting is declared once in `SETTINGS`; the loader, `bounced run --help`'s epilog and the settings
+table of docs/reference/configuration.md are all made from that one list (a test fails when it drifts). The
 environment wins over the file. Unknown `BOUNCED_*` variables and unknown TOML keys are errors: a
 misspelt setting silently ignored is a setting that silently does nothing.
 
@@ -466,7 +466,7 @@ def settings_help() -> str:
 
 
 def settings_markdown() -> str:
-    """The settings as the README's configuration table."""
+    """The settings as the configuration reference's table (docs/gen_reference.py writes it)."""
     rows = ["| variable | TOML key | default | meaning |", "|---|---|---|---|"]
     for setting in SETTINGS:
         default = "unset" if setting.default in (None, frozenset()) else f"`{setting.default}`"

@@ -222,7 +222,7 @@ def expected_decisions(items: Iterable[Sent]) -> Counter[tuple[str, str]]:
 def assert_never_overcounted(counted: Counter[tuple[str, str]], items: Iterable[Sent]) -> None:
     """Counters at most what was sent. (Where PostgreSQL stops mid-commit, a batch it committed but
     whose reply was cut off comes back as a duplicate: applied once, counted by no one. See
-    docs/guarantees.md, Limits.)"""
+    docs/explanation/guarantees.md, Limits.)"""
     expected = expected_decisions(items)
     assert set(counted) <= set(expected), (counted, expected)
     assert all(counted[key] <= expected[key] for key in counted), (counted, expected)
