@@ -1,6 +1,6 @@
 """Realistic SES feedback bodies (2-3 KB each) for the load source, as SQS would carry them.
 
-The SES JSON comes from `bounced.samples` (the shared builders the tests and the demo use); this
+The SES JSON comes from `bounced.core.samples` (the shared builders the tests and the demo use); this
 module only picks a realistic mix of kinds, formats and envelopes and makes every body unique:
 its address, SES message id, feedback id and SNS message id, so a consumer's idempotency never
 collapses two bodies into one row. About 70 % are SNS-wrapped (with a placeholder signature that
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bounced import samples
+from bounced.core import samples
 
 Pick = tuple[str, str | None, str | None]  # (kind, bounce type, bounce subtype)
 

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bounced import samples
-from bounced.classify import classify
-from bounced.parse import parse_body
+from bounced.core import samples
+from bounced.core.classify import classify
+from bounced.core.parse import parse_body
 
 
 def documents(count: int) -> list[dict[str, Any]]:

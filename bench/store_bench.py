@@ -17,12 +17,12 @@ from typing import Any
 import asyncpg
 
 from bench import bodies
-from bounced.batch import event_records, event_rows, event_values, provisional_ids
-from bounced.classify import classify
-from bounced.model import Action, Applied, Status
-from bounced.parse import parse_body
-from bounced.policy import DEFAULT_POLICY
-from bounced.store import Store
+from bounced.core.batch import event_records, event_rows, event_values, provisional_ids
+from bounced.core.classify import classify
+from bounced.core.model import Action, Classified, Status
+from bounced.core.parse import parse_body
+from bounced.core.policy import DEFAULT_POLICY
+from bounced.db.store import Store
 
 QUEUE = "bounce"
 # The columns Store.commit writes into `events` (bounced_event_input's, then recorded_at; COPY leaves
@@ -82,17 +82,17 @@ RECIPIENT_COLUMNS = (
 )
 
 
-def outcomes_of(rows: Sequence[bodies.Body]) -> list[Applied]:
+def outcomes_of(rows: Sequence[bodies.Body]) -> list[Classified]:
     """The bodies as the consumer hands them to the store: parsed and classified by bounced."""
     outcomes = []
     for body in rows:
         notification = parse_body(body.text.encode())
-        outcomes.append(Applied(QUEUE, str(uuid.uuid4()), notification, classify(notification)))
+        outcomes.append(Classified(QUEUE, str(uuid.uuid4()), notification, classify(notification)))
     return outcomes
 
 
 def copy_records(
-    outcomes: Sequence[Applied], now: datetime
+    outcomes: Sequence[Classified], now: datetime
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The rows Store.commit writes, for COPY: the notifications into `notifications` and the audit
     rows into `events` (the same columns, from the store's own row builder), and a state row per
@@ -134,7 +134,7 @@ _STATUS_OF = {
 }
 
 
-async def copy_rate(dsn: str, outcomes: Sequence[Applied], batch: int) -> float:
+async def copy_rate(dsn: str, outcomes: Sequence[Classified], batch: int) -> float:
     """Notifications per second COPY commits into bounced's own (migrated) tables, one transaction
     per `batch` notifications."""
     conn = await asyncpg.connect(dsn)
@@ -153,7 +153,7 @@ async def copy_rate(dsn: str, outcomes: Sequence[Applied], batch: int) -> float:
         await conn.close()
 
 
-async def bounced_rate(dsn: str, outcomes: Sequence[Applied], batch: int) -> float:
+async def bounced_rate(dsn: str, outcomes: Sequence[Classified], batch: int) -> float:
     """Notifications per second `Store.commit(outcomes, now)` commits, `batch` outcomes a call.
     The database must be migrated."""
     store = await Store.connect(dsn, policy=DEFAULT_POLICY, min_size=1, max_size=1, jitter=random.random)

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bounced.batch import event_records, event_rows, event_values, provisional_ids
-from bounced.model import Applied
-from bounced.policy import DEFAULT_POLICY
+from bounced.core.batch import event_records, event_rows, event_values, provisional_ids
+from bounced.core.model import Classified
+from bounced.core.policy import DEFAULT_POLICY
 from tests.support import postgres
 from tests.support.outcomes import delivery, hard_bounce, migrated_store, soft_bounce
 
@@ -32,7 +32,7 @@ NOTIFICATION_COLUMNS = [
 ]  # fmt: skip
 
 
-def batches(count: int, size: int, tag: str) -> list[list[Applied]]:
+def batches(count: int, size: int, tag: str) -> list[list[Classified]]:
     """`count` batches of `size` one-recipient messages: a third each soft, hard and delivered."""
     kinds = (soft_bounce, delivery, hard_bounce)
     return [

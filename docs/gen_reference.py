@@ -1,6 +1,6 @@
 """Writes the generated parts of the reference pages from the code, so they cannot drift from it.
 
-- docs/reference/configuration.md: the settings table, from `bounced.config.settings_markdown()`;
+- docs/reference/configuration.md: the settings table, from `bounced.service.config.settings_markdown()`;
 - docs/reference/cli.md: every subcommand's usage and options, from `bounced.cli.build_parser()`.
 
 Each generated part sits between `<!-- NAME:start ... -->` and `<!-- NAME:end -->` markers; the text
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bounced.cli import build_parser
-from bounced.config import settings_markdown
+from bounced.service.config import settings_markdown
 
 DOCS = Path(__file__).resolve().parent
 CONFIG_PAGE = DOCS / "reference" / "configuration.md"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from bounced.core.policy import DEFAULT_POLICY
+from bounced.db.migrate import migrate_database
+from bounced.db.store import Store
 from bounced.demo.embedded import emulator
-from bounced.migrate import migrate_database
-from bounced.policy import DEFAULT_POLICY
-from bounced.provision import FeedbackWiring
-from bounced.store import Store
+from bounced.ingest.provision import FeedbackWiring
 from tests.support import aws as moto_support
 from tests.support import postgres, testenv  # noqa: F401 (testenv: read test switches first)
 from tests.support.feedback import Aws, aws_clients, wire

@@ -1,4 +1,4 @@
-"""The feedback one newsletter campaign gets back, built from `bounced.samples` (pure).
+"""The feedback one newsletter campaign gets back, built from `bounced.core.samples` (pure).
 
 Every bounce type and subtype SES documents, complaints of several feedback types, deliveries, two
 delivery delays, a duplicate, an out-of-order pair and a poison message. Each item says which topic
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bounced import samples
+from bounced.core import samples
 
 DOMAIN = "example.org"
 POISON_BODY = '{"notificationType": "Bounce", "bounce": {"bounceType": "Permanent", '  # cut short

@@ -1,6 +1,6 @@
 """`bounced demo`, wired: provision the emulator, migrate, run the real daemon, publish, wait, report.
 
-The daemon is `bounced.daemon.Daemon`, the same object `bounced run` runs, started in this process
+The daemon is `bounced.service.daemon.Daemon`, the same object `bounced run` runs, started in this process
 as a task; the demo ends it by setting its stop event (or, with `serve`, a signal does). Its settings
 come from `load_settings` over an environment the demo builds, with signature checks off (the
 emulator cannot sign; the daemon logs a warning saying so) and short retry windows, so the summary
@@ -23,14 +23,14 @@ from typing import IO, Any
 
 from aiobotocore.session import get_session
 
-from bounced.config import load_settings
-from bounced.daemon import Daemon
+from bounced.db.migrate import migrate_database
+from bounced.db.store import Store
 from bounced.demo.campaign import Feedback, campaign
 from bounced.demo.embedded import fresh_database
 from bounced.demo.summary import Report, render, serve_help
-from bounced.migrate import migrate_database
-from bounced.provision import FeedbackWiring, provision
-from bounced.store import Store
+from bounced.ingest.provision import FeedbackWiring, provision
+from bounced.service.config import load_settings
+from bounced.service.daemon import Daemon
 
 REGION = "us-east-1"
 PREFIX = "bounced-demo"

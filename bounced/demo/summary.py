@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bounced.core.model import Status
+from bounced.core.sendgate import RecipientAnswer, StoreSendGate
+from bounced.db.url import has_password, without_password
 from bounced.demo.campaign import Feedback, addresses
-from bounced.dsn import has_password, without_password
-from bounced.listen import local_url
-from bounced.model import Status
-from bounced.sendgate import RecipientAnswer, StoreSendGate
+from bounced.service.listen import local_url
 
 ABSENT = "-"
 

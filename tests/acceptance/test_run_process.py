@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bounced import samples
-from bounced.provision import FeedbackWiring
+from bounced.core import samples
+from bounced.ingest.provision import FeedbackWiring
 from tests.support.aws import FAKE_CREDENTIALS
 from tests.support.feedback import Aws, unique_id
 from tests.support.process import BouncedProcess

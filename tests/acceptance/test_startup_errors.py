@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bounced.provision import FeedbackWiring
+from bounced.ingest.provision import FeedbackWiring
 from tests.acceptance.test_run_process import daemon_env
 from tests.support.aws import FAKE_CREDENTIALS
 from tests.support.process import BouncedProcess, base_environment, free_port

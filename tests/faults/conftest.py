@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bounced.migrate import migrate_database
-from bounced.provision import FeedbackWiring
+from bounced.db.migrate import migrate_database
+from bounced.ingest.provision import FeedbackWiring
 from tests.support import postgres
 from tests.support.feedback import Aws, wire
 from tests.support.stoppable_postgres import StoppablePostgres, stoppable_postgres

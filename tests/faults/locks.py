@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from bounced.queries import sql
+from bounced.db.queries import sql
 
 # Sessions of this database whose batch commit waits to lock the addresses' rows: the commit is in
 # flight, not committed. It waits in `write_batch` (the common case: one statement, nothing written

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bounced.provision import FeedbackWiring
+from bounced.ingest.provision import FeedbackWiring
 from tests.faults.harness import (
     assert_applied_once,
     assert_no_crash,

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bounced import samples
-from bounced.classify import classify
-from bounced.model import Applied, Outcome, Quarantined, ReadError
-from bounced.pipeline import read_message
-from bounced.store import Store
+from bounced.core import samples
+from bounced.core.classify import classify
+from bounced.core.model import Classified, Outcome, Quarantined, ReadError
+from bounced.db.store import Store
+from bounced.ingest.reader import read_message
 
 pytestmark = pytest.mark.faults
 
@@ -112,7 +112,7 @@ async def outcome_of(body: bytes) -> Outcome:
         notification = await read_message(body, verifier=None)
     except ReadError as error:
         return Quarantined("bounce", sqs_message_id, body, error.code, error.detail)
-    return Applied("bounce", sqs_message_id, notification, classify(notification), sent_at=NOW)
+    return Classified("bounce", sqs_message_id, notification, classify(notification), sent_at=NOW)
 
 
 _SNAPSHOT = """

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bounced import samples
-from bounced.provision import FeedbackWiring
+from bounced.core import samples
+from bounced.ingest.provision import FeedbackWiring
 from tests.faults.harness import (
     Sent,
     assert_applied_once,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bounced.http import DEFAULT_MAX_CONNECTIONS, HEADER_TIMEOUT
-from bounced.logs import LIMIT_INTERVAL
-from bounced.provision import FeedbackWiring
+from bounced.ingest.provision import FeedbackWiring
+from bounced.service.http import DEFAULT_MAX_CONNECTIONS, HEADER_TIMEOUT
+from bounced.service.logs import LIMIT_INTERVAL
 from tests.faults.harness import assert_applied_once, assert_no_crash, daemon_env, mix, send, settle
 from tests.support.feedback import Aws
 from tests.support.process import BouncedProcess

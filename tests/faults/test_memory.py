@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bounced import samples
-from bounced.provision import FeedbackWiring
+from bounced.core import samples
+from bounced.ingest.provision import FeedbackWiring
 from tests.faults.harness import assert_no_crash, daemon_env, fetchval, settle
 from tests.support.feedback import Aws, unique_id
 from tests.support.process import BouncedProcess

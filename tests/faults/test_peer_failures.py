@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bounced import samples
-from bounced.provision import FeedbackWiring
+from bounced.core import samples
+from bounced.ingest.provision import FeedbackWiring
 from tests.faults.harness import (
     assert_no_crash,
     daemon_env,

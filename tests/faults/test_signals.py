@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bounced.daemon import SERVICES_STOP_TIMEOUT
-from bounced.provision import FeedbackWiring
+from bounced.ingest.provision import FeedbackWiring
+from bounced.service.daemon import SERVICES_STOP_TIMEOUT
 from tests.faults.harness import (
     assert_applied_once,
     assert_no_crash,

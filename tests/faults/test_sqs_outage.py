@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bounced.provision import FeedbackWiring
+from bounced.ingest.provision import FeedbackWiring
 from tests.faults.harness import (
     assert_applied_once,
     assert_no_crash,

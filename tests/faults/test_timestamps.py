@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bounced import samples
-from bounced.provision import FeedbackWiring
+from bounced.core import samples
+from bounced.ingest.provision import FeedbackWiring
 from tests.faults.harness import assert_no_crash, daemon_env, settle
 from tests.support.feedback import Aws, unique_id
 from tests.support.process import BouncedProcess

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bounced import samples
-from bounced.provision import FeedbackWiring
+from bounced.core import samples
+from bounced.ingest.provision import FeedbackWiring
 from tests.faults.harness import daemon_env, fetchval, queue_depths, wait_until
 from tests.support.feedback import Aws, unique_id
 from tests.support.process import BouncedProcess

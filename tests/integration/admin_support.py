@@ -11,9 +11,9 @@ import asyncpg
 import pytest
 
 from bounced.cli import main
-from bounced.model import Outcome
-from bounced.policy import DEFAULT_POLICY
-from bounced.store import Store
+from bounced.core.model import Outcome
+from bounced.core.policy import DEFAULT_POLICY
+from bounced.db.store import Store
 from tests.support.outcomes import migrated_store
 
 T = TypeVar("T")

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bounced.commands import listing
-from bounced.model import Action, Kind, Status
-from bounced.store import Store
+from bounced.cli import listing
+from bounced.core.model import Action, Kind, Status
+from bounced.db.store import Store
 from tests.integration.admin_support import Cli
 from tests.support.outcomes import applied, delivery, hard_bounce, notification, soft_bounce
 

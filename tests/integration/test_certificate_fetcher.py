@@ -15,9 +15,9 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from bounced.certificate_fetcher import HttpsCertificateFetcher
-from bounced.model import ReadError
-from bounced.signature import CertificateUnavailable
+from bounced.core.model import ReadError
+from bounced.ingest.certificate_fetcher import HttpsCertificateFetcher
+from bounced.ingest.signature import CertificateUnavailable
 from tests.support.connect_proxy import connect_proxy
 from tests.support.sns_signing import SnsSigner, rsa_key, self_signed_certificate
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bounced.cli import main
-from bounced.policy import DEFAULT_POLICY
+from bounced.core.policy import DEFAULT_POLICY
 from tests.support.outcomes import delivery, hard_bounce, migrated_store, poison, soft_bounce
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)

@@ -13,16 +13,16 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from bounced import samples
-from bounced.batch import CommitSummary
-from bounced.clock import SystemClock
-from bounced.consumer import STORE_REJECTED, BatchStore, DatabaseGate, Poller, PollSettings
-from bounced.groupcommit import GroupCommitter
-from bounced.model import Applied, Outcome, SnsEnvelope
-from bounced.provision import FeedbackWiring
-from bounced.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
-from bounced.sqs import Message, SqsQueues
-from bounced.store import Store, is_transient_error
+from bounced.core import samples
+from bounced.core.batch import CommitSummary
+from bounced.core.clock import SystemClock
+from bounced.core.model import Classified, Outcome, SnsEnvelope
+from bounced.db.store import Store, is_transient_error
+from bounced.ingest.consumer import STORE_REJECTED, BatchStore, DatabaseGate, Poller, PollSettings
+from bounced.ingest.groupcommit import GroupCommitter
+from bounced.ingest.provision import FeedbackWiring
+from bounced.ingest.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
+from bounced.ingest.sqs import Message, SqsQueues
 from tests.support.feedback import Aws, RecordingObserver, drain, unique_id
 
 pytestmark = pytest.mark.integration
@@ -261,6 +261,8 @@ async def test_an_exception_reading_one_message_quarantines_it_and_the_batch_goe
 class SlowStore:
     """The real store, with commits that take `delay` seconds (a long batch)."""
 
+    is_transient = staticmethod(Store.is_transient)
+
     def __init__(self, store: Store, delay: float) -> None:
         self._store = store
         self._delay = delay
@@ -321,6 +323,8 @@ async def test_cancelling_a_batch_releases_its_messages_at_once(
 
 class FlakyStore:
     """The real store behind a connection that fails `failures` times first."""
+
+    is_transient = staticmethod(Store.is_transient)
 
     def __init__(self, store: Store, failures: int) -> None:
         self._store = store
@@ -496,7 +500,7 @@ class NulPayloadStore:
         return await self._store.commit([self._spoil(o) for o in outcomes], now)
 
     def _spoil(self, outcome: Outcome) -> Outcome:
-        if not isinstance(outcome, Applied) or all(
+        if not isinstance(outcome, Classified) or all(
             r.address != self._address for r in outcome.notification.recipients
         ):
             return outcome

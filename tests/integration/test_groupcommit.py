@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from bounced.batch import CommitSummary
-from bounced.groupcommit import GroupCommitter
-from bounced.model import Outcome, Quarantined
-from bounced.store import Store, is_transient_error
+from bounced.core.batch import CommitSummary
+from bounced.core.model import Outcome, Quarantined
+from bounced.db.store import Store, is_transient_error
+from bounced.ingest.groupcommit import GroupCommitter
 from tests.support.outcomes import hard_bounce, soft_bounce
 
 pytestmark = pytest.mark.integration

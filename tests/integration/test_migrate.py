@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from bounced.batch import payload_digest
-from bounced.migrate import SchemaState, known_migrations, migrate, schema_status
-from bounced.queries import QUERIES
+from bounced.core.batch import payload_digest
+from bounced.db.migrate import SchemaState, known_migrations, migrate, schema_status
+from bounced.db.queries import QUERIES
 
 EXPECTED_TABLES = {"events", "notifications", "recipients", "retries", "quarantine", "schema_migrations"}
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bounced import samples
-from bounced.commands import classify as classify_command
-from bounced.model import Quarantined, SnsEnvelope
-from bounced.store import Store
+from bounced.cli import classify as classify_command
+from bounced.core import samples
+from bounced.core.model import Quarantined, SnsEnvelope
+from bounced.db.store import Store
 from tests.integration.admin_support import Cli
 from tests.support.outcomes import hard_bounce
 

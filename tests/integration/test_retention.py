@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bounced import retention
-from bounced.store import Store
-from bounced.supervise import Backoff
+from bounced.db.store import Store
+from bounced.service import retention
+from bounced.service.supervise import Backoff
 from tests.support.outcomes import hard_bounce
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bounced.cli import main
-from bounced.scheduler import RECOVERY_MARGIN, RetryScheduler
-from bounced.sqs import SqsQueues
-from bounced.store import Store
+from bounced.db.store import Store
+from bounced.ingest.sqs import SqsQueues
+from bounced.service.scheduler import RECOVERY_MARGIN, RetryScheduler
 from tests.support.clock import ManualClock
 from tests.support.feedback import Aws
 from tests.support.outcomes import soft_bounce

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bounced.scheduler import RECOVERY_MARGIN, RetryScheduler
-from bounced.store import Store
+from bounced.db.store import Store
+from bounced.service.scheduler import RECOVERY_MARGIN, RetryScheduler
 from tests.support.outcomes import soft_bounce
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)

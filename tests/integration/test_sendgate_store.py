@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bounced.health import Check, Heartbeats, ReadinessReport
-from bounced.http import build_app
-from bounced.metrics import Metrics
-from bounced.model import Status
-from bounced.sendgate import StoreSendGate
-from bounced.store import Store
+from bounced.core.model import Status
+from bounced.core.sendgate import StoreSendGate
+from bounced.db.store import Store
+from bounced.service.health import Check, Heartbeats, ReadinessReport
+from bounced.service.http import build_app
+from bounced.service.metrics import Metrics
 from tests.support.outcomes import delivery, hard_bounce, soft_bounce
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

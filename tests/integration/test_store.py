@@ -14,10 +14,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bounced import manual
-from bounced.model import Action, Applied, Kind, Outcome, Quarantined, Recipient, Status
-from bounced.policy import DEFAULT_POLICY, RetryPolicy
-from bounced.store import RETRY_RELEASED_CHANNEL, Store
+from bounced.core import manual
+from bounced.core.model import Action, Classified, Kind, Outcome, Quarantined, Recipient, Status
+from bounced.core.policy import DEFAULT_POLICY, RetryPolicy
+from bounced.db.store import RETRY_RELEASED_CHANNEL, Store
 from tests.support.outcomes import (
     applied,
     delivery,
@@ -113,7 +113,7 @@ async def test_a_notification_published_twice_in_one_batch_counts_once(
     store: Store, empty_database: str
 ) -> None:
     original = soft_bounce([A], T0)
-    twin = Applied("bounce", "another-sqs-id", original.notification, original.decisions)
+    twin = Classified("bounce", "another-sqs-id", original.notification, original.decisions)
     summary = await store.commit([original, twin], now=T0)
     assert summary.events == {("bounce", "retry"): 1}
     assert summary.duplicates == 1

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 
 class ManualClock:
-    """Implements bounced.clock.Clock without real waiting."""
+    """Implements bounced.core.clock.Clock without real waiting."""
 
     def __init__(self, start: datetime) -> None:
         self.current = start

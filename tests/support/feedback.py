@@ -13,16 +13,16 @@ from typing import Any
 
 from aiobotocore.session import get_session
 
-from bounced import samples
-from bounced.batch import CommitSummary
-from bounced.clock import SystemClock
-from bounced.consumer import DatabaseGate, Poller, PollSettings
-from bounced.groupcommit import GroupCommitter
-from bounced.metrics import Metrics
-from bounced.provision import FeedbackWiring, provision
-from bounced.reader import MessageReader
-from bounced.sqs import SqsQueues
-from bounced.store import Store, is_transient_error
+from bounced.core import samples
+from bounced.core.batch import CommitSummary
+from bounced.core.clock import SystemClock
+from bounced.db.store import Store, is_transient_error
+from bounced.ingest.consumer import DatabaseGate, Poller, PollSettings
+from bounced.ingest.groupcommit import GroupCommitter
+from bounced.ingest.provision import FeedbackWiring, provision
+from bounced.ingest.reader import MessageReader
+from bounced.ingest.sqs import SqsQueues
+from bounced.service.metrics import Metrics
 
 _ids = itertools.count(1)
 

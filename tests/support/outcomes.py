@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from bounced.migrate import migrate_database
-from bounced.model import Action, Applied, Decision, Kind, Notification, Quarantined, Recipient
-from bounced.policy import RetryPolicy
-from bounced.store import Store
+from bounced.core.model import Action, Classified, Decision, Kind, Notification, Quarantined, Recipient
+from bounced.core.policy import RetryPolicy
+from bounced.db.migrate import migrate_database
+from bounced.db.store import Store
 
 _ids = itertools.count(1)
 
@@ -62,25 +62,25 @@ def applied(
     cause: str | None = None,
     queue: str = "bounce",
     sent_at: datetime | None = None,
-) -> Applied:
+) -> Classified:
     """`n` with the same decision for each of its recipients, as one SQS message."""
     decisions = tuple(Decision(action, r.address, reason, cause=cause) for r in n.recipients)
-    return Applied(queue, _next("sqs"), n, decisions, sent_at=sent_at or n.occurred_at)
+    return Classified(queue, _next("sqs"), n, decisions, sent_at=sent_at or n.occurred_at)
 
 
-def soft_bounce(addresses: Sequence[str], at: datetime, subtype: str = "General") -> Applied:
+def soft_bounce(addresses: Sequence[str], at: datetime, subtype: str = "General") -> Classified:
     """A Transient bounce the classifier would retry under `subtype`."""
     n = notification(Kind.BOUNCE, addresses, at, bounce_type="Transient", bounce_subtype=subtype)
     return applied(n, Action.RETRY, reason="soft", cause=subtype)
 
 
-def hard_bounce(addresses: Sequence[str], at: datetime) -> Applied:
+def hard_bounce(addresses: Sequence[str], at: datetime) -> Classified:
     """A Permanent/General bounce: suppress."""
     n = notification(Kind.BOUNCE, addresses, at, bounce_type="Permanent", bounce_subtype="General")
     return applied(n, Action.SUPPRESS, reason="user-unknown")
 
 
-def delivery(addresses: Sequence[str], at: datetime) -> Applied:
+def delivery(addresses: Sequence[str], at: datetime) -> Classified:
     """A delivery: clear."""
     return applied(
         notification(Kind.DELIVERY, addresses, at), Action.CLEAR, reason="delivered", queue="delivery"

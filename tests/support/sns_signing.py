@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from bounced.model import SnsEnvelope
-from bounced.signature import string_to_sign
+from bounced.core.model import SnsEnvelope
+from bounced.ingest.signature import string_to_sign
 
 CERT_URL = (
     "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from bounced.cli import build_parser
-from bounced.config import CONFIG_ENV, SETTINGS_BY_ENV
+from bounced.service.config import CONFIG_ENV, SETTINGS_BY_ENV
 
 # The settings the configuration accepts. The lead will replace this with the real settings registry.
 # The settings bounced accepts, from the one registry the loader uses.

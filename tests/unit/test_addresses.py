@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bounced.addresses import normalise_address
-from bounced.model import ReadError
+from bounced.core.addresses import normalise_address
+from bounced.core.model import ReadError
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import re
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
-from bounced.batch import event_records, event_rows, payload_digest, provisional_ids, state_records
-from bounced.migrate import known_migrations
-from bounced.model import Status, TimeSource
-from bounced.state import RecipientState
+from bounced.core.batch import event_records, event_rows, payload_digest, provisional_ids, state_records
+from bounced.core.model import Status, TimeSource
+from bounced.core.state import RecipientState
+from bounced.db.migrate import known_migrations
 from tests.support.outcomes import hard_bounce, soft_bounce
 
 NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from bounced.cli import main
-from bounced.http import HttpServer, serve
-from bounced.listen import local_url
+from bounced.service.http import HttpServer, serve
+from bounced.service.listen import local_url
 
 
 async def start(status: int, body: str = "{}", host: str = "127.0.0.1") -> HttpServer:

@@ -5,12 +5,12 @@ from typing import Any
 
 import pytest
 
-from bounced import samples
-from bounced.classify import DEFAULT_RULES, Rules, classify
-from bounced.model import Action, Decision, Kind
-from bounced.parse import parse_body
-from bounced.policy import RetryPolicy
-from bounced.state import Event, RecipientState, transition
+from bounced.core import samples
+from bounced.core.classify import DEFAULT_RULES, Rules, classify
+from bounced.core.model import Action, Decision, Kind
+from bounced.core.parse import parse_body
+from bounced.core.policy import RetryPolicy
+from bounced.core.state import Event, RecipientState, transition
 
 
 def decide(document: dict[str, Any], rules: Rules = DEFAULT_RULES) -> tuple[Decision, ...]:

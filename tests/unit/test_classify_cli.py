@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bounced import samples
+from bounced.cli import classify as command
 from bounced.cli import main
-from bounced.commands import classify as command
-from bounced.model import ReadError, SnsEnvelope
+from bounced.core import samples
+from bounced.core.model import ReadError, SnsEnvelope
 
 FIELDS = {
     "input",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bounced.config import SETTINGS, ConfigError, Settings, load_settings, settings_markdown
-from bounced.dsn import redact
+from bounced.db.url import redact
+from bounced.service.config import SETTINGS, ConfigError, Settings, load_settings, settings_markdown
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-bounces"
 

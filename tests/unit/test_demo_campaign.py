@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bounced.classify import classify
+from bounced.core.classify import classify
+from bounced.core.model import Action, ReadError
 from bounced.demo.campaign import campaign
-from bounced.model import Action, ReadError
-from bounced.pipeline import read_message
+from bounced.ingest.reader import read_message
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

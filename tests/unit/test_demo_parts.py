@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bounced.cli import demo as demo_command
 from bounced.cli import main
-from bounced.commands import demo as demo_command
-from bounced.config import load_settings
+from bounced.core.model import Status
+from bounced.core.sendgate import RecipientAnswer
 from bounced.demo import runner
 from bounced.demo.campaign import campaign
 from bounced.demo.summary import Held, Report, Row, render, serve_help
-from bounced.model import Status
-from bounced.provision import FeedbackWiring
-from bounced.sendgate import RecipientAnswer
+from bounced.ingest.provision import FeedbackWiring
+from bounced.service.config import load_settings
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML (via cfn-lint) ships no stubs
 
-from bounced.config import Settings, load_settings
+from bounced.service.config import Settings, load_settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "bounced.yaml"
 KINDS = ("Bounce", "Complaint", "Delivery")

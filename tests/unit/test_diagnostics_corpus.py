@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bounced.reasons import Reason, reason_for
+from bounced.core.reasons import Reason, reason_for
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "diagnostics" / "diagnostics.jsonl"
 CASES: list[dict[str, Any]] = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]

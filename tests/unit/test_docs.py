@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bounced.cli import build_parser
-from bounced.config import settings_markdown
+from bounced.service.config import settings_markdown
 from docs import gen_reference
 
 ROOT = Path(__file__).resolve().parents[2]

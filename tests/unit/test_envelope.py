@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from bounced import samples
-from bounced.envelope import MAX_DEPTH, check_depth, loads_object, read_document
-from bounced.model import ReadError
+from bounced.core import samples
+from bounced.core.envelope import MAX_DEPTH, check_depth, loads_object, read_document
+from bounced.core.model import ReadError
 
 
 def codes(body: bytes) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bounced import gctune
+from bounced.service import gctune
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bounced.consumer import DatabaseGate
-from bounced.health import (
+from bounced.ingest.consumer import DatabaseGate
+from bounced.service.health import (
     EVENT_LOOP,
     LOOP_ALLOWANCE,
     Check,

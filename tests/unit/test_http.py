@@ -12,11 +12,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bounced.health import Check, Heartbeats, ReadinessReport
-from bounced.http import build_app, parse_listen_address, serve
-from bounced.metrics import Metrics
-from bounced.model import Status
-from bounced.sendgate import RecipientAnswer
+from bounced.core.model import Status
+from bounced.core.sendgate import RecipientAnswer
+from bounced.service.health import Check, Heartbeats, ReadinessReport
+from bounced.service.http import build_app, parse_listen_address, serve
+from bounced.service.metrics import Metrics
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TOKEN = "s3cret-token"

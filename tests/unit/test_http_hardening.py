@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import structlog
 
-from bounced.http import HttpServer, serve
-from bounced.logs import LIMIT_BURST, configure_logging
+from bounced.service.http import HttpServer, serve
+from bounced.service.logs import LIMIT_BURST, configure_logging
 from tests.unit.test_http import TOKEN, Setup
 
 ADDRESS = b"alice.secret@example.org"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import structlog
 
-from bounced.logs import RateLimiter, configure_logging
+from bounced.service.logs import RateLimiter, configure_logging
 
 
 def test_library_records_are_json_lines_too(capsys: pytest.CaptureFixture[str]) -> None:

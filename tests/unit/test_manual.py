@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bounced import manual
-from bounced.model import Status
-from bounced.state import RecipientState
+from bounced.core import manual
+from bounced.core.model import Status
+from bounced.core.state import RecipientState
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 EARLIER = datetime(2026, 3, 1, tzinfo=UTC)

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bounced.batch import CommitSummary
-from bounced.config import load_settings
-from bounced.daemon import Daemon
-from bounced.health import Heartbeats
-from bounced.metrics import Metrics
-from bounced.observe import DaemonObserver
-from bounced.policy import RetryPolicy
+from bounced.core.batch import CommitSummary
+from bounced.core.policy import RetryPolicy
+from bounced.service.config import load_settings
+from bounced.service.daemon import Daemon
+from bounced.service.health import Heartbeats
+from bounced.service.metrics import Metrics
+from bounced.service.observe import DaemonObserver
 from tests.support.clock import ManualClock
 
 EXPECTED_SAMPLE_NAMES = {

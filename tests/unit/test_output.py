@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bounced.commands.output import CsvOut, csv_cell, json_line, terminal_safe
+from bounced.cli.output import CsvOut, csv_cell, json_line, terminal_safe
 
 
 @pytest.mark.parametrize(

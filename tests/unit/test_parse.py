@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from bounced import samples
-from bounced.model import Kind, ReadError, TimeSource
-from bounced.parse import TIME_UNKNOWN, parse_body
-from bounced.timing import Arrival
+from bounced.core import samples
+from bounced.core.model import Kind, ReadError, TimeSource
+from bounced.core.parse import TIME_UNKNOWN, parse_body
+from bounced.core.timing import Arrival
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ses"
 

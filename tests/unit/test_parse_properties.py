@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounced import samples
-from bounced.classify import classify
-from bounced.model import ReadError
-from bounced.parse import parse_body
+from bounced.core import samples
+from bounced.core.classify import classify
+from bounced.core.model import ReadError
+from bounced.core.parse import parse_body
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bounced.policy import DEFAULT_POLICY, RetryPolicy, parse_duration
+from bounced.core.policy import DEFAULT_POLICY, RetryPolicy, parse_duration
 
 H = timedelta(hours=1)
 D = timedelta(days=1)

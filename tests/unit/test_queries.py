@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bounced.queries import QUERIES, parse, sql
+from bounced.db.queries import QUERIES, parse, sql
 
 
 def test_every_block_loads_with_a_statement() -> None:

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from bounced import samples
-from bounced.model import Applied, Quarantined, SnsEnvelope
-from bounced.reader import INTERNAL_ERROR, UNREADABLE_RECIPIENTS, MessageReader
-from bounced.signature import CertificateUnavailable
-from bounced.sqs import Message
+from bounced.core import samples
+from bounced.core.model import Classified, Quarantined, SnsEnvelope
+from bounced.ingest.reader import INTERNAL_ERROR, UNREADABLE_RECIPIENTS, MessageReader
+from bounced.ingest.signature import CertificateUnavailable
+from bounced.ingest.sqs import Message
 
 
 class RaisingVerifier:
@@ -52,7 +52,7 @@ async def test_cancellation_is_not_swallowed() -> None:
 
 async def test_a_good_message_is_applied() -> None:
     outcome = await MessageReader(verifier=None).read("bounce", message(WRAPPED))
-    assert isinstance(outcome, Applied)
+    assert isinstance(outcome, Classified)
     assert [d.address for d in outcome.decisions] == ["secret@example.org"]
 
 
@@ -78,26 +78,26 @@ async def test_with_signatures_checked_a_raw_body_on_a_signed_queue_is_quarantin
 async def test_a_raw_body_on_a_queue_declared_unsigned_is_applied() -> None:
     reader = MessageReader(verifier=Accepting(), unsigned_queues=frozenset({"complaint"}))
     outcome = await reader.read("complaint", message(RAW))
-    assert isinstance(outcome, Applied)
+    assert isinstance(outcome, Classified)
     assert [d.address for d in outcome.decisions] == ["raw@example.org"]
 
 
 async def test_an_envelope_is_checked_on_any_queue() -> None:
     reader = MessageReader(verifier=Accepting(), unsigned_queues=frozenset({"complaint"}))
-    assert isinstance(await reader.read("bounce", message(WRAPPED)), Applied)
-    assert isinstance(await reader.read("complaint", message(WRAPPED)), Applied)
+    assert isinstance(await reader.read("bounce", message(WRAPPED)), Classified)
+    assert isinstance(await reader.read("complaint", message(WRAPPED)), Classified)
 
 
 async def test_with_signature_checks_off_raw_bodies_are_read_on_every_queue() -> None:
     outcome = await MessageReader(verifier=None).read("bounce", message(RAW))
-    assert isinstance(outcome, Applied)
+    assert isinstance(outcome, Classified)
 
 
 async def test_unreadable_recipients_are_applied_without_and_kept_with_the_raw_bytes() -> None:
     people = [f"p{index}@example.org" for index in range(11)] + ['"john doe"@example.com', ""]
     body = samples.dumps(samples.bounce(people))
     outcome = await MessageReader(verifier=None).read("bounce", message(body))
-    assert isinstance(outcome, Applied)
+    assert isinstance(outcome, Classified)
     assert [d.address for d in outcome.decisions] == [f"p{index}@example.org" for index in range(11)]
     held = outcome.quarantine
     assert held is not None
@@ -110,7 +110,7 @@ async def test_unreadable_recipients_are_applied_without_and_kept_with_the_raw_b
 
 async def test_a_readable_message_has_nothing_to_keep() -> None:
     outcome = await MessageReader(verifier=None).read("bounce", message(RAW))
-    assert isinstance(outcome, Applied)
+    assert isinstance(outcome, Classified)
     assert outcome.quarantine is None
 
 
@@ -119,7 +119,7 @@ async def test_the_detail_names_at_most_twenty_unreadable_recipients() -> None:
     outcome = await MessageReader(verifier=None).read(
         "bounce", message(samples.dumps(samples.bounce(people)))
     )
-    assert isinstance(outcome, Applied)
+    assert isinstance(outcome, Classified)
     assert outcome.quarantine is not None
     detail = outcome.quarantine.detail
     assert "'bad 19@example.org'" in detail

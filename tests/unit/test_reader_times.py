@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bounced import samples
-from bounced.model import Applied, TimeSource
-from bounced.reader import MessageReader
-from bounced.sqs import Message
+from bounced.core import samples
+from bounced.core.model import Classified, TimeSource
+from bounced.ingest.reader import MessageReader
+from bounced.ingest.sqs import Message
 from tests.support.clock import ManualClock
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -19,9 +19,9 @@ def _message(sent_at: datetime | None) -> Message:
     return Message("sqs-1", "handle", body, receive_count=1, sent_at=sent_at)
 
 
-async def _read(reader: MessageReader, message: Message) -> Applied:
+async def _read(reader: MessageReader, message: Message) -> Classified:
     outcome = await reader.read("delivery", message)
-    assert isinstance(outcome, Applied)
+    assert isinstance(outcome, Classified)
     return outcome
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bounced import reasons
-from bounced.reasons import Reason, reason_for, says_nonexistent
+from bounced.core import reasons
+from bounced.core.reasons import Reason, reason_for, says_nonexistent
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from bounced.sdnotify import Notifier, watchdog_loop
+from bounced.service.sdnotify import Notifier, watchdog_loop
 from tests.support.sdnotify import NotifyListener, notify_listener
 
 

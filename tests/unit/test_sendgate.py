@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bounced.model import Status
-from bounced.sendgate import RecipientAnswer, answer_json, normalise_address
+from bounced.core.model import Status
+from bounced.core.sendgate import RecipientAnswer, answer_json, normalise_address
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounced.model import ReadError, SnsEnvelope
-from bounced.signature import (
+from bounced.core.model import ReadError, SnsEnvelope
+from bounced.ingest.signature import (
     CertificateUnavailable,
     SnsSignatureVerifier,
     check_certificate_url,

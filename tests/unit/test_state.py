@@ -8,9 +8,9 @@ from itertools import count
 
 import pytest
 
-from bounced.model import Action, Decision, Kind, Notification, Recipient, Status
-from bounced.policy import RetryPolicy
-from bounced.state import (
+from bounced.core.model import Action, Decision, Kind, Notification, Recipient, Status
+from bounced.core.policy import RetryPolicy
+from bounced.core.state import (
     CancelRetries,
     Escalate,
     Event,

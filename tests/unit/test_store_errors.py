@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from bounced.store import is_transient_error
+from bounced.db.store import is_transient_error
 
 
 @pytest.mark.parametrize(

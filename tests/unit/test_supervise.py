@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError
 
-from bounced.supervise import Backoff, backoff_delay, is_peer_failure, run_every
+from bounced.service.supervise import Backoff, backoff_delay, is_peer_failure, run_every
 from tests.support.clock import ManualClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

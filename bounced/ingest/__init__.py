@@ -1,0 +1,1 @@
+"""Where messages come in: the SQS edge, pollers, reading and trusting each message body."""

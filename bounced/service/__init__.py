@@ -1,0 +1,1 @@
+"""The running daemon: lifecycle, scheduler, retention, HTTP, health, metrics, systemd."""
