@@ -289,7 +289,7 @@ SELECT status, count(*) AS n FROM recipients GROUP BY status;
 -- How many retries are pending. No parameters.
 SELECT count(*) FROM retries WHERE state = 'pending';
 
--- ---- send-gate, admin commands and retention (issue 8) ----------------------------------------
+-- ---- send-gate, admin commands and retention --------------------------------------------------
 
 -- name: sendgate_answers
 -- What the send-gate says about addresses: their status, reason and retry time. $1 address[].
