@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "review": "review",
     "prune": "prune",
     "provision": "provision",
+    "ses": "ses",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

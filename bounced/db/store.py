@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Self
@@ -31,9 +31,11 @@ from bounced.core.batch import (
     state_from_record,
     state_records,
 )
+from bounced.core.manual import MANUAL
 from bounced.core.model import Action, Classified, Outcome, Quarantined, Status
 from bounced.core.policy import RetryPolicy
 from bounced.core.sendgate import RecipientAnswer
+from bounced.core.seslist import SesCall
 from bounced.core.state import CancelRetries, Escalate, Event, RecipientState, ScheduleRetry, transition
 from bounced.db.migrate import SchemaStatus, schema_status
 from bounced.db.queries import sql
@@ -66,6 +68,10 @@ class Override:
 # A locked write still conflicts when another transaction creates an address it saw as new, or
 # records one of its audit rows first; both are rare, and the loser runs again against the new rows.
 _CONFLICT_RETRIES = 5
+
+# The transaction advisory lock that makes one instance at a time the sender of the SES outbox
+# ("bounced" in ASCII, plus one: the migration lock is the same without it).
+SES_SENDER_LOCK_KEY = 0x626F756E636565
 
 RETRY_RELEASED_CHANNEL = "bounced_retry_released"
 """The Postgres NOTIFY channel of released retries: one JSON object per retry with `id`, `address`,
@@ -291,6 +297,28 @@ class Store:
         """Record that these released retries were announced."""
         await self._pool.execute(sql("mark_announced"), list(ids), now)
 
+    # -- SES's suppression list: the outbox -------------------------------------------------------
+
+    async def send_ses_calls(
+        self, limit: int, send: Callable[[list[SesCall]], Awaitable[Sequence[int]]]
+    ) -> int | None:
+        """One pass over the outbox of SES suppression-list calls, in one transaction: become its
+        only sender (None when another instance is), read the oldest `limit` calls, let `send` make
+        them in order and return the ids it finished, and forget those. Returns how many it finished.
+        A crash before the commit makes the same calls again (at least once, never out of order)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(sql("lock_ses_sender"), SES_SENDER_LOCK_KEY):
+                return None
+            calls = [_ses_call(row) for row in await conn.fetch(sql("ses_calls_head"), limit)]
+            done = list(await send(calls)) if calls else []
+            if done:
+                await conn.execute(sql("ses_calls_done"), done)
+        return len(done)
+
+    async def ses_calls_pending(self) -> int:
+        """How many SES suppression-list calls wait in the outbox."""
+        return int(await self._pool.fetchval(sql("ses_calls_pending")))
+
     # -- the read side -------------------------------------------------------------------------
 
     async def recipient(self, address: str, *, events_limit: int = 100) -> RecipientView | None:
@@ -341,23 +369,40 @@ class Store:
         return [from_record(RecipientRow, row) for row in rows]
 
     async def override(
-        self, address: str, decide: Decide, *, action: Action, actor: str, note: str, now: datetime
+        self,
+        address: str,
+        decide: Decide,
+        *,
+        action: Action,
+        actor: str,
+        note: str,
+        now: datetime,
+        kind: str = MANUAL,
     ) -> Override:
         """A person's change to one address, in one transaction: lock its row, let `decide` (pure,
-        see `bounced.core.manual`) make the new state from the current one, and when it does, record a
-        manual event with `actor` and `note`, cancel pending retries and write the state."""
+        see `bounced.core.manual`) make the new state from the current one, and when it does, record
+        an audit row of `kind` with `actor` and `note`, cancel pending retries and write the state."""
         for _ in range(_CONFLICT_RETRIES):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     return await self._override(
-                        conn, address, decide, action=action, actor=actor, note=note, now=now
+                        conn, address, decide, action=action, actor=actor, note=note, now=now, kind=kind
                     )
             except _WriteConflictError:
                 continue
         raise RuntimeError(f"gave up after {_CONFLICT_RETRIES} conflicts writing {address!r}")
 
     async def _override(
-        self, conn: Any, address: str, decide: Decide, *, action: Action, actor: str, note: str, now: datetime
+        self,
+        conn: Any,
+        address: str,
+        decide: Decide,
+        *,
+        action: Action,
+        actor: str,
+        note: str,
+        now: datetime,
+        kind: str,
     ) -> Override:
         existing = await self._read_states(conn, [address], lock=True)
         before = existing[address].state if address in existing else None
@@ -365,7 +410,7 @@ class Store:
         if after is None:
             return Override(before, None)
         event_id = await conn.fetchval(
-            sql("insert_manual_event"), address, action.value, after.reason, actor, note, now
+            sql("insert_manual_event"), address, action.value, after.reason, actor, note, now, kind
         )
         after = replace(after, event_id=event_id)
         cancel = [address] if before is not None else []
@@ -440,6 +485,20 @@ class _ReadState:
 
     state: RecipientState
     version: str
+
+
+def _ses_call(row: Any) -> SesCall:
+    return SesCall(row["address"], row["operation"], row["reason"], row["event_id"], row["id"])
+
+
+async def _insert_ses_calls(conn: Any, calls: Sequence[SesCall], now: datetime) -> None:
+    """Queue `calls` in the outbox, in order, on `conn` (inside the caller's transaction)."""
+    if not calls:
+        return
+    columns = [
+        list(c) for c in zip(*((c.address, c.operation, c.reason, c.event_id) for c in calls), strict=True)
+    ]
+    await conn.execute(sql("insert_ses_calls"), *columns, now)
 
 
 def _distinct(rows: list[EventRow]) -> tuple[list[EventRow], int]:

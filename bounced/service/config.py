@@ -308,7 +308,10 @@ SETTINGS: tuple[Setting, ...] = (
         "Days raw notification payloads are kept in the audit log.",
     ),
     Setting(
-        "BOUNCED_SCHEDULER_INTERVAL", _seconds(0.05, 3600), 5.0, "Seconds between scans for due retries."
+        "BOUNCED_SCHEDULER_INTERVAL",
+        _seconds(0.05, 3600),
+        5.0,
+        "Seconds between scans for due retries (and for SES suppression-list calls to make).",
     ),
     Setting(
         "BOUNCED_QUEUE_METRICS_INTERVAL",
@@ -323,10 +326,18 @@ SETTINGS: tuple[Setting, ...] = (
         help="Suppress transient bounces whose status says the address or domain does not exist.",
     ),
     Setting(
+        "BOUNCED_SES_SUPPRESSION",
+        _choice("off", "push"),
+        "off",
+        "push: put every address bounced suppresses on SES's account-level suppression list (and take"
+        " it off on unsuppress), through an outbox; off: leave SES's list alone.",
+    ),
+    Setting(
         "BOUNCED_DATABASE_POOL_SIZE",
         _optional(_int_between(1, 500)),
         None,
-        "Most PostgreSQL connections held; unset: one per poller plus 4 (scheduler, gauges, HTTP).",
+        "Most PostgreSQL connections held; unset: one per poller plus 4 (scheduler, gauges, HTTP),"
+        " plus 1 with BOUNCED_SES_SUPPRESSION=push.",
     ),
 )
 
@@ -372,6 +383,7 @@ class Settings:
     scheduler_interval: float = 5.0
     queue_metrics_interval: float = 30.0
     escalate_nonexistent: bool = False
+    ses_suppression: str = "off"
     database_pool_size: int | None = None
     # Tables from the TOML file, validated by their owners (policy, classify).
     retry: Mapping[str, Any] = field(default_factory=dict)
@@ -384,10 +396,15 @@ class Settings:
 
     def pool_size(self) -> int:
         """PostgreSQL connections to hold: as configured, else one per poller plus 4, so pollers never
-        queue for a connection behind each other (each holds one only while it commits)."""
+        queue for a connection behind each other (each holds one only while it commits), plus one
+        for the SES suppression-list sender when it runs."""
         if self.database_pool_size is not None:
             return self.database_pool_size
-        return self.pollers_per_queue * max(len(self.queues()), 1) + 4
+        return self.pollers_per_queue * max(len(self.queues()), 1) + 4 + int(self.pushes_to_ses())
+
+    def pushes_to_ses(self) -> bool:
+        """Whether suppressions go to SES's account-level suppression list."""
+        return self.ses_suppression == "push"
 
     def require_queues(self) -> dict[str, str]:
         """The inbound queues, or a ConfigError when none is configured."""

@@ -4,8 +4,9 @@ Start-up order: the HTTP endpoint first (so /healthz and /readyz answer while we
 cannot be bound is a configuration error), then every configured queue (one SQS says is missing or
 forbidden is a configuration error; an unreachable SQS is waited for), then PostgreSQL (waiting, not
 failing, while it is unreachable; a malformed DSN is a configuration error), the schema check (refuse
-a schema behind or ahead of the code), then pollers, the retry scheduler, the gauges refresher and
-retention as named tasks in one TaskGroup. Configuration errors exit 2 with one line.
+a schema behind or ahead of the code), then pollers, the retry scheduler, the gauges refresher,
+retention and (with `BOUNCED_SES_SUPPRESSION=push`) the SES suppression-list sender as named tasks in
+one TaskGroup. Configuration errors exit 2 with one line.
 
 Background tasks never die of a peer: a round that fails because SQS or PostgreSQL failed is counted
 in `bounced_errors_total{component=<task>}` and tried again with backoff (bounced/service/supervise.py). Only
@@ -45,6 +46,7 @@ from bounced.ingest.certificate_fetcher import HttpsCertificateFetcher
 from bounced.ingest.consumer import DatabaseGate, Poller, PollSettings
 from bounced.ingest.groupcommit import GroupCommitter
 from bounced.ingest.reader import MessageReader
+from bounced.ingest.sesv2 import SuppressionList, suppression_list
 from bounced.ingest.signature import SnsSignatureVerifier
 from bounced.ingest.sqs import SqsQueues, is_transient
 from bounced.service import gctune, retention, signals
@@ -55,6 +57,7 @@ from bounced.service.metrics import Metrics
 from bounced.service.observe import DaemonObserver
 from bounced.service.scheduler import RetryScheduler
 from bounced.service.sdnotify import Notifier, watchdog_loop
+from bounced.service.seslist import SuppressionSender
 from bounced.service.supervise import Backoff, run_every
 
 log = structlog.get_logger("bounced.service.daemon")
@@ -152,7 +155,8 @@ class Daemon:
                 return EXIT_OK  # stopped while waiting for PostgreSQL
             await self._check_schema(self.store)
             verifier = self._open_verifier()
-            await self._supervise(self.store, self.sqs, verifier)
+            ses = await self._open_ses(stack)
+            await self._supervise(self.store, self.sqs, verifier, ses)
         log.info("daemon_stopped")
         return EXIT_OK
 
@@ -278,12 +282,26 @@ class Daemon:
         )
         return SqsQueues(client)
 
+    async def _open_ses(self, stack: AsyncExitStack) -> SuppressionList | None:
+        """SES's suppression list with `BOUNCED_SES_SUPPRESSION=push` (None otherwise). Opening the
+        client asks nothing of SES: an unreachable SES only makes the sender wait."""
+        if not self.settings.pushes_to_ses():
+            return None
+        log.info("ses_suppression_push_on")
+        return await stack.enter_async_context(suppression_list(self.region))
+
     def _open_verifier(self) -> SnsSignatureVerifier | None:
         if not self.settings.verify_signatures:
             return None
         return SnsSignatureVerifier(HttpsCertificateFetcher(), clock=self.clock)
 
-    async def _supervise(self, store: Store, sqs: SqsQueues, verifier: SnsSignatureVerifier | None) -> None:
+    async def _supervise(
+        self,
+        store: Store,
+        sqs: SqsQueues,
+        verifier: SnsSignatureVerifier | None,
+        ses: SuppressionList | None,
+    ) -> None:
         gate = DatabaseGate(store.ping, self.clock)
         # Batches ready at the same moment share one transaction (see bounced/ingest/groupcommit.py).
         committer = GroupCommitter(store, is_transient=is_transient_error)
@@ -308,6 +326,9 @@ class Daemon:
                 group.create_task(self._refresh_gauges(store, sqs, services_stop), name="gauges"),
                 group.create_task(self._retention(store, services_stop), name="retention"),
             ]
+            if ses is not None:
+                sender = self._ses_sender(store, ses)
+                services.append(group.create_task(sender.run(services_stop), name="ses_suppression"))
             watchdog = group.create_task(self._watchdog(), name="watchdog")
             for task in [*tasks, *services, watchdog]:
                 self.heartbeats.register_task(task.get_name(), task, self.clock.now())
@@ -321,6 +342,15 @@ class Daemon:
             await committer.aclose()
             await _stop_within(services, SERVICES_STOP_TIMEOUT)
         await gate.aclose()
+
+    def _ses_sender(self, store: Store, ses: SuppressionList) -> SuppressionSender:
+        return SuppressionSender(
+            store=store,
+            ses=ses,
+            clock=self.clock,
+            observer=self.observer,
+            interval=self.settings.scheduler_interval,
+        )
 
     def _pollers(
         self,
@@ -421,6 +451,7 @@ class Daemon:
                 self.metrics.set_queue_depth(f"{queue}-dlq", dlq.visible, dlq.in_flight)
         self.metrics.set_recipients(await store.recipient_counts())
         self.metrics.set_retries_pending(await store.pending_retry_count())
+        self.metrics.set_ses_suppression_pending(await store.ses_calls_pending())
 
     async def _url_of(self, sqs: SqsQueues, arn: str) -> str:
         """A DLQ's URL from its ARN, asked of SQS once per ARN (redrive policies rarely change)."""

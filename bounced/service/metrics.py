@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from bounced import __version__
+from bounced.core import seslist
 from bounced.core.model import Status
 from bounced.core.policy import DEFAULT_POLICY, RetryPolicy
 
@@ -97,6 +98,21 @@ class Metrics:
             ["queue", "state"],
             registry=r,
         )
+        self._ses_pending = Gauge(
+            "bounced_ses_suppression_pending",
+            "Calls to SES's suppression list waiting in the outbox.",
+            registry=r,
+        )
+        self._ses_calls = Counter(
+            "bounced_ses_suppression_calls",
+            "Calls to SES's suppression list (operation: put, delete; result: ok, not_found, throttled,"
+            " rejected, error).",
+            ["operation", "result"],
+            registry=r,
+        )
+        for operation in seslist.OPERATIONS:
+            for result in seslist.RESULTS:
+                self._ses_calls.labels(operation=operation, result=result)
         self._errors = Counter("bounced_errors", "Errors by component.", ["component"], registry=r)
         self._build_info = Gauge(
             "bounced_build_info", "Always 1; the version as a label.", ["version"], registry=r
@@ -154,9 +170,19 @@ class Metrics:
         self._queue_messages.labels(queue=queue, state=QUEUE_STATE_VISIBLE).set(visible)
         self._queue_messages.labels(queue=queue, state=QUEUE_STATE_IN_FLIGHT).set(in_flight)
 
+    def ses_suppression_call(self, operation: str, result: str) -> None:
+        """One call to SES's suppression list ended: `operation` put or delete, `result` one of
+        seslist.RESULTS."""
+        self._ses_calls.labels(operation=operation, result=result).inc()
+
+    def set_ses_suppression_pending(self, n: int) -> None:
+        """The number of calls waiting in the SES suppression-list outbox."""
+        self._ses_pending.set(n)
+
     def error(self, component: str, n: int = 1) -> None:
         """`component` hit an error: `sqs` and `store` (pollers), a background task by its name
-        (`scheduler`, `gauges`, `retention`), `http`, `readiness`, `sendgate`, `sdnotify`."""
+        (`scheduler`, `gauges`, `retention`, `ses_suppression`), `http`, `readiness`, `sendgate`,
+        `sdnotify`."""
         self._errors.labels(component=component).inc(n)
 
     def render(self) -> bytes:

@@ -11,7 +11,8 @@ from bounced.service.metrics import Metrics
 
 
 class DaemonObserver:
-    """Implements the consumer's BatchObserver and the scheduler's SchedulerObserver."""
+    """Implements the consumer's BatchObserver, the scheduler's SchedulerObserver and the SES
+    suppression-list sender's SesObserver."""
 
     def __init__(self, metrics: Metrics, heartbeats: Heartbeats, clock: Clock) -> None:
         self._metrics = metrics
@@ -43,6 +44,12 @@ class DaemonObserver:
 
     def released(self, count: int) -> None:
         self._metrics.retries_released(count)
+
+    def ses_suppression_call(self, operation: str, result: str) -> None:
+        self._metrics.ses_suppression_call(operation, result)
+
+    def set_ses_suppression_pending(self, n: int) -> None:
+        self._metrics.set_ses_suppression_pending(n)
 
     def scheduler_ran(self) -> None:
         self._heartbeats.beat("scheduler", self._clock.now())

@@ -12,7 +12,15 @@ from bounced.core.batch import payload_digest
 from bounced.db.migrate import SchemaState, known_migrations, migrate, schema_status
 from bounced.db.queries import QUERIES
 
-EXPECTED_TABLES = {"events", "notifications", "recipients", "retries", "quarantine", "schema_migrations"}
+EXPECTED_TABLES = {
+    "events",
+    "notifications",
+    "recipients",
+    "retries",
+    "quarantine",
+    "schema_migrations",
+    "ses_suppression_outbox",
+}
 
 
 async def _tables(conn: asyncpg.Connection) -> set[str]:

@@ -20,6 +20,7 @@ SDK_SETTINGS = frozenset(
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_SQS",
         "AWS_ENDPOINT_URL_SNS",
+        "AWS_ENDPOINT_URL_SESV2",
         "PGHOST",
         "PGPORT",
         "PGDATABASE",

@@ -164,6 +164,17 @@ def test_pool_size_follows_the_pollers_unless_set() -> None:
     assert load_settings({**two_queues, "BOUNCED_POLLERS_PER_QUEUE": "16"}).pool_size() == 36
     assert load_settings({**two_queues, "BOUNCED_DATABASE_POOL_SIZE": "7"}).pool_size() == 7
     assert load_settings({"BOUNCED_DATABASE_POOL_SIZE": ""}).database_pool_size is None
+    # The SES suppression-list sender holds a connection while it makes a pass.
+    pushing = {**two_queues, "BOUNCED_POLLERS_PER_QUEUE": "16", "BOUNCED_SES_SUPPRESSION": "push"}
+    assert load_settings(pushing).pool_size() == 37
+
+
+def test_ses_suppression_is_off_unless_set_to_push() -> None:
+    assert not load_settings({}).pushes_to_ses()
+    assert load_settings({"BOUNCED_SES_SUPPRESSION": "PUSH"}).pushes_to_ses()
+    assert not load_settings({"BOUNCED_SES_SUPPRESSION": "off"}).pushes_to_ses()
+    with pytest.raises(ConfigError, match="BOUNCED_SES_SUPPRESSION: must be one of off, push"):
+        load_settings({"BOUNCED_SES_SUPPRESSION": "sync"})
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\t \n"])

@@ -100,7 +100,12 @@ def test_everything_is_encrypted_at_rest(template: dict[str, Any]) -> None:
 def test_daemon_policy_is_least_privilege(template: dict[str, Any]) -> None:
     statements = template["Resources"]["DaemonPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     by_sid = {s["Sid"]: s for s in statements}
-    assert set(by_sid) == {"ConsumeFeedback", "WatchDeadLetterQueues", "AnnounceRetries"}
+    assert set(by_sid) == {
+        "ConsumeFeedback",
+        "WatchDeadLetterQueues",
+        "AnnounceRetries",
+        "SesSuppressionList",
+    }
     assert all(s["Effect"] == "Allow" for s in statements)
     assert set(by_sid["ConsumeFeedback"]["Action"]) == {
         "sqs:ReceiveMessage",
@@ -112,8 +117,15 @@ def test_daemon_policy_is_least_privilege(template: dict[str, Any]) -> None:
     assert set(by_sid["WatchDeadLetterQueues"]["Action"]) == {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
     assert "sqs:SendMessage" in by_sid["AnnounceRetries"]["Action"]
     assert by_sid["AnnounceRetries"]["Resource"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+    # SES's suppression list is the account's: its actions take no resource ARN, hence "*" there only.
+    assert by_sid["SesSuppressionList"]["Action"] == [
+        "ses:PutSuppressedDestination",
+        "ses:DeleteSuppressedDestination",
+        "ses:ListSuppressedDestinations",
+    ]
     for statement in statements:
-        assert "*" not in str(statement["Resource"])
+        if statement["Sid"] != "SesSuppressionList":
+            assert "*" not in str(statement["Resource"])
         assert all(not action.endswith("*") for action in statement["Action"])
 
 

@@ -30,6 +30,8 @@ EXPECTED_SAMPLE_NAMES = {
     "bounced_recipients",
     "bounced_queue_messages",
     "bounced_errors_total",
+    "bounced_ses_suppression_pending",
+    "bounced_ses_suppression_calls_total",
     "bounced_build_info",
 }
 
@@ -58,6 +60,10 @@ def exercised() -> Metrics:
     m.set_recipients({"active": 5, "suppressed": 2})
     m.set_queue_depth("bounce-dlq", visible=3, in_flight=1)
     m.error("store")
+    m.ses_suppression_call("put", "throttled")
+    m.ses_suppression_call("put", "ok")
+    m.ses_suppression_call("put", "ok")
+    m.set_ses_suppression_pending(5)
     return m
 
 
@@ -84,6 +90,8 @@ def test_exposed_names_carry_only_documented_prefixes() -> None:
         "bounced_recipients",
         "bounced_queue_messages",
         "bounced_errors_total",
+        "bounced_ses_suppression_pending",
+        "bounced_ses_suppression_calls_total",
         "bounced_build_info",
     }
 
@@ -98,6 +106,9 @@ def test_counters_and_gauges_hold_what_was_reported() -> None:
     assert s[("bounced_retries_released_total", ())] == 4
     assert s[("bounced_retries_pending", ())] == 7
     assert s[("bounced_queue_messages", (("queue", "bounce-dlq"), ("state", "visible")))] == 3
+    assert s[("bounced_ses_suppression_calls_total", (("operation", "put"), ("result", "ok")))] == 2
+    assert s[("bounced_ses_suppression_calls_total", (("operation", "put"), ("result", "throttled")))] == 1
+    assert s[("bounced_ses_suppression_pending", ())] == 5
     assert s[("bounced_queue_messages", (("queue", "bounce-dlq"), ("state", "in_flight")))] == 1
     assert s[("bounced_errors_total", (("component", "store"),))] == 1
     assert s[("bounced_build_info", (("version", "9.9.9"),))] == 1

@@ -308,9 +308,10 @@ LIMIT $3;
 
 -- name: insert_manual_event
 -- Record a person's action on an address in the audit log. $1 address, $2 action, $3 reason,
--- $4 actor, $5 note (why, in their words), $6 now.
+-- $4 actor, $5 note (why, in their words), $6 now, $7 kind (manual, or ses_suppression_list for
+-- an address read from SES's list).
 INSERT INTO events (kind, action, address, reason, occurred_at, recorded_at, actor, note)
-VALUES ('manual', $2, $1, $3, $6, $6, $4, $5)
+VALUES ($7, $2, $1, $3, $6, $6, $4, $5)
 RETURNING id;
 
 -- name: quarantine_get
@@ -369,3 +370,31 @@ SELECT count(*) FROM deleted;
 SELECT
     (SELECT count(*) FROM notifications WHERE payload IS NOT NULL AND recorded_at < $1) AS payloads,
     (SELECT count(*) FROM quarantine WHERE received_at < $1) AS quarantined;
+
+-- == SES's suppression list: the outbox =========================================================
+
+-- name: insert_ses_calls
+-- Queue calls to SES's suppression list, in array order. $1 address[], $2 operation[] (put, delete),
+-- $3 reason[] (BOUNCE, COMPLAINT; NULL for a delete), $4 event_id[], $5 now.
+INSERT INTO ses_suppression_outbox (address, operation, reason, event_id, created_at)
+SELECT address, operation, reason, event_id, $5
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
+    AS c(address, operation, reason, event_id, n)
+ORDER BY n;
+
+-- name: lock_ses_sender
+-- Become the one sender of the outbox for this transaction, or false when another instance is.
+-- $1 lock key (bigint).
+SELECT pg_try_advisory_xact_lock($1);
+
+-- name: ses_calls_head
+-- The oldest calls still to make, in the order they must be made. $1 limit.
+SELECT id, address, operation, reason, event_id FROM ses_suppression_outbox ORDER BY id LIMIT $1;
+
+-- name: ses_calls_done
+-- Forget calls SES has answered (or refused for good). $1 id[].
+DELETE FROM ses_suppression_outbox WHERE id = ANY($1::bigint[]);
+
+-- name: ses_calls_pending
+-- How many calls wait in the outbox. No parameters.
+SELECT count(*) FROM ses_suppression_outbox;
