@@ -14,7 +14,8 @@ import os
 
 TEST_DSN: str | None = os.environ.pop("BOUNCED_TEST_DSN", None) or None
 REQUIRE_SYSTEMD_ANALYZE: bool = bool(os.environ.pop("BOUNCED_REQUIRE_SYSTEMD_ANALYZE", ""))
-REQUIRE_PROMTOOL: bool = bool(os.environ.pop("BOUNCED_REQUIRE_PROMTOOL", "")) or os.environ.get("CI") == "true"
+_PROMTOOL_FLAG = bool(os.environ.pop("BOUNCED_REQUIRE_PROMTOOL", ""))
+REQUIRE_PROMTOOL: bool = _PROMTOOL_FLAG or os.environ.get("CI") == "true"
 
 # Nothing else from the developer's shell (a BOUNCED_DATABASE_URL, say) leaks into the tests: each
 # test sets the settings it means.
