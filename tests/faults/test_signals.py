@@ -125,7 +125,9 @@ async def test_sigterm_past_the_grace_rolls_back_and_releases_the_batch(
     released = sum(int(e["messages"]) for e in daemon.events() if e.get("event") == "batch_released")
     depths = await queue_depths(aws, wiring)
     assert released > 0
-    assert sum(visible for visible, _ in depths.values()) >= released
+    # A message received twice (its visibility ran out on a loaded machine) is released twice: count
+    # each message once.
+    assert sum(visible for visible, _ in depths.values()) >= min(released, len(items))
     await _finish(aws, wiring, migrated, env, tmp_path, events=len(items))
     await assert_applied_once(migrated, items)
 
