@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bounced.core.envelope import DETAIL_TYPES, SES_SOURCE
+from bounced.core.envelope import SES_SOURCE
 
 KINDS = ("bounce", "complaint", "delivery")
 # What a kind's topic and queue are called after the prefix: `<prefix>-deliveries`, as the Docker
@@ -110,9 +110,13 @@ async def _queue_with_dlq(
     return url
 
 
-# What the rule matches: SES's email events only, not its account events ("Sending Status Disabled",
-# ...), which carry no event-publishing record and would only be quarantined.
-EVENT_PATTERN = {"source": [SES_SOURCE], "detail-type": sorted(DETAIL_TYPES)}
+# What the rule matches: the SES email events bounced acts on (sends, opens, clicks, ... would only be
+# recorded as ignored), and not SES's account events ("Sending Status Disabled", ...), which carry no
+# event-publishing record and would only be quarantined.
+EVENT_PATTERN = {
+    "source": [SES_SOURCE],
+    "detail-type": ["Email Bounced", "Email Complaint Received", "Email Delivered", "Email Delivery Delayed"],
+}
 # The queue the rule feeds is the daemon's bounce queue: any queue may carry any kind.
 EVENTBRIDGE_QUEUE = "bounce"
 
