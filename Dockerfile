@@ -12,7 +12,7 @@ COPY bounced/ bounced/
 # The venv lives at the same path in both stages: its scripts carry absolute shebangs.
 RUN pip wheel --no-deps --wheel-dir /dist . \
     && python -m venv /opt/bounced \
-    && /opt/bounced/bin/pip install /dist/bounced-*.whl
+    && /opt/bounced/bin/pip install /dist/bounced_ses-*.whl
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 bounced \

@@ -33,6 +33,13 @@ docs: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The sdist and the wheel (built from the sdist), into dist/ (ignored by git): what `pip install
+# bounced-ses` installs. tests/acceptance/test_wheel.py builds them the same way and runs the result.
+.PHONY: dist
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP)
@@ -46,4 +53,4 @@ bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site dist

@@ -333,6 +333,7 @@ class Daemon:
             verifier=verifier,
             allowed_topics=self.settings.allowed_topic_arns,
             unsigned_queues=self.settings.unsigned_queues,
+            allowed_accounts=self.settings.allowed_accounts,
             rules=self.rules,
             max_receive_count=self.settings.max_receive_count,
             clock=self.clock,
