@@ -19,7 +19,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,24 +72,21 @@ def free_port() -> int:
         return port
 
 
-async def wait_suppressed(dsn: str, address: str, timeout: float) -> bool:
-    """Whether the recipient reaches `suppressed` within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+async def wait_suppressed(dsn: str, address: str) -> None:
+    """Return once the recipient's status is `suppressed` (polled: another process writes it)."""
     conn = await asyncpg.connect(dsn)
     try:
-        while time.monotonic() < deadline:
+        while True:
             status = await conn.fetchval("SELECT status FROM recipients WHERE address = $1", address)
             if status == "suppressed":
-                return True
+                return
             await asyncio.sleep(0.5)
     finally:
         await conn.close()
-    return False
 
 
-async def bounce(endpoint: str, topic_arn: str, dsn: str, timeout: float) -> bool:
-    """Publish a hard bounce for a fresh address as SES does (to the SNS topic) and wait for the
-    daemon under test to suppress it."""
+async def publish_bounce(endpoint: str, topic_arn: str) -> str:
+    """Publish a hard bounce for a fresh address to the SNS topic, as SES does; the address."""
     token = secrets.token_hex(6)
     address = f"deploy-{token}@example.org"
     document = samples.bounce(
@@ -100,20 +96,32 @@ async def bounce(endpoint: str, topic_arn: str, dsn: str, timeout: float) -> boo
         timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     )
     session = get_session()
+    # moto takes any credentials; these keep botocore from looking for real ones.
     async with session.create_client(
         "sns",
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 (moto takes any credentials)
+        aws_secret_access_key="testing",
     ) as sns:
         await sns.publish(TopicArn=topic_arn, Message=samples.dumps(document))
-    return await wait_suppressed(dsn, address, timeout)
+    return address
+
+
+async def bounce_applied(endpoint: str, topic_arn: str, dsn: str, seconds: float) -> bool:
+    """Whether a hard bounce published now is suppressed by the daemon under test within `seconds`."""
+    address = await publish_bounce(endpoint, topic_arn)
+    try:
+        async with asyncio.timeout(seconds):
+            await wait_suppressed(dsn, address)
+    except TimeoutError:
+        return False
+    return True
 
 
 def host_pip_settings() -> dict[str, str]:
     """The host pip's effective settings (`pip config list`; the environment's override files)."""
-    listed = subprocess.run(  # noqa: S603 (our own interpreter's pip)
+    listed = subprocess.run(
         [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=True
     ).stdout
     files: dict[str, str] = {}
@@ -150,8 +158,9 @@ def pip_config(serve_root: Path, url: str, rootfs: Path) -> str:
         if key in CERT_KEYS:
             continue
         if key in LOCATION_KEYS:
-            value = " ".join(served(item, key, serve_root, url) for item in value.split())
-        elif key in FILE_KEYS:
+            lines.append(f"{key} = " + " ".join(served(item, key, serve_root, url) for item in value.split()))
+            continue
+        if key in FILE_KEYS:
             target = rootfs / value.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(value, target)
@@ -185,7 +194,7 @@ def main(argv: list[str]) -> int:
     elif args.command == "drop-db":
         asyncio.run(drop_database(args.admin_dsn, args.dsn))
     elif args.command == "bounce":
-        if not asyncio.run(bounce(args.endpoint, args.topic_arn, args.dsn, args.timeout)):
+        if not asyncio.run(bounce_applied(args.endpoint, args.topic_arn, args.dsn, args.timeout)):
             print(f"a hard bounce was not suppressed within {args.timeout:.0f} s", file=sys.stderr)
             return 1
     else:
