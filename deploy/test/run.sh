@@ -80,7 +80,7 @@ cleanup() {
     [ -n "$NSPAWN_PID" ] && stop_pid "$NSPAWN_PID" 30 && wait "$NSPAWN_PID" 2>/dev/null
     if [ -S "$DOCKER_DIR/docker.sock" ]; then
         "${DOCKER[@]}" ps -aq | xargs -r "${DOCKER[@]}" rm -f >/dev/null
-        "${DOCKER[@]}" images -q | sort -u | xargs -r "${DOCKER[@]}" rmi -f >/dev/null
+        "${DOCKER[@]}" image prune -af >/dev/null
     fi
     [ -f "$DOCKER_DIR/dockerd.pid" ] && stop_pid "$(cat "$DOCKER_DIR/dockerd.pid")" 30
     [ -n "$DOCKERD_PID" ] && wait "$DOCKERD_PID" 2>/dev/null
