@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs pytest bench bench-quick clean
+.PHONY: demo test lint typecheck docs pytest test-deploy bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ pytest: $(STAMP)
 dist: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
+
+# The Dockerfile and deploy/systemd/bounced.service run for real: an image built on a debootstrapped
+# Debian by a private dockerd, then the unit booted under systemd-nspawn (root; a few minutes).
+test-deploy: $(STAMP)
+	deploy/test/run.sh
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
