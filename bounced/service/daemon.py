@@ -403,7 +403,8 @@ class Daemon:
             await asyncio.wait([stopper])
 
     async def _drain(self, pollers: Sequence[asyncio.Task[None]]) -> None:
-        """Give in-flight batches the shutdown grace, then cancel (which releases their messages)."""
+        """Give the pollers the shutdown grace to finish their last receive (releasing what it brings)
+        and their batches in hand, then cancel (which releases their messages)."""
         self.stop.set()
         running = [task for task in pollers if not task.done()]
         if running:

@@ -9,6 +9,7 @@ failed comes back too; a restarted daemon applies everything exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -193,7 +194,7 @@ async def test_messages_a_long_poll_brings_after_sigterm_are_released_not_left_i
     first = BouncedProcess(["run"], env, tmp_path / "first.log")
     try:
         wait_for_event(first, "daemon_ready")
-        time.sleep(1.0)  # every poller is into its long poll on an empty queue
+        await asyncio.sleep(1.0)  # every poller is into its long poll on an empty queue
         first.signal(signal.SIGTERM)
         wait_for_event(first, "stop_requested")
         await send(aws, wiring, items)

@@ -126,8 +126,9 @@ class MemorySqs:
 
     async def _wait(self, queue: MemoryQueue, poll: _Poll, wait_seconds: int) -> list[Message]:
         waited = asyncio.ensure_future(self._clock.sleep(wait_seconds))
+        either: list[asyncio.Future[Any]] = [poll.reply, waited]
         try:
-            await asyncio.wait([poll.reply, waited], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             poll.abandoned = True  # still open on the server until its wait passes
             raise
@@ -185,7 +186,7 @@ class MemorySqs:
 
     def _take(self, queue: MemoryQueue, limit: int, visibility_timeout: int) -> list[Message]:
         now = self._clock.now()
-        taken = []
+        taken: list[Message] = []
         for stored in queue.messages.values():
             if len(taken) == limit:
                 break
