@@ -2,8 +2,10 @@
 # bounced: build a wheel, install it with its dependencies into a virtualenv, ship only that venv.
 #   docker build -t bounced .
 #   docker run --env-file /etc/bounced/bounced.env -p 127.0.0.1:8080:8080 bounced
+# BASE: any Debian-like image with python3.11, venv and pip (`make test-deploy` builds one offline).
+ARG BASE=python:3.11-slim
 
-FROM python:3.11-slim AS build
+FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -12,9 +14,9 @@ COPY bounced/ bounced/
 # The venv lives at the same path in both stages: its scripts carry absolute shebangs.
 RUN pip wheel --no-deps --wheel-dir /dist . \
     && python -m venv /opt/bounced \
-    && /opt/bounced/bin/pip install /dist/bounced-*.whl
+    && /opt/bounced/bin/pip install /dist/bounced_ses-*.whl
 
-FROM python:3.11-slim
+FROM ${BASE}
 RUN groupadd --system --gid 10001 bounced \
     && useradd --system --uid 10001 --gid bounced --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin bounced

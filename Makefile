@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs pytest bench bench-quick clean
+.PHONY: demo test lint typecheck docs pytest test-deploy bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,18 @@ docs: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The sdist and the wheel (built from the sdist), into dist/ (ignored by git): what `pip install
+# bounced-ses` installs. tests/acceptance/test_wheel.py builds them the same way and runs the result.
+.PHONY: dist
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+# The Dockerfile and deploy/systemd/bounced.service run for real: an image built on a debootstrapped
+# Debian by a private dockerd, then the unit booted under systemd-nspawn (root; a few minutes).
+test-deploy: $(STAMP)
+	deploy/test/run.sh
+
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP)
@@ -46,4 +58,4 @@ bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site dist

@@ -71,7 +71,7 @@ def handle(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     except ImportError as exc:  # moto or pgserver: the `embedded` extra is not installed
         return fail(
-            f"the demo needs the embedded extra ({exc.name}): pip install 'bounced[embedded]'", EXIT_USAGE
+            f"the demo needs the embedded extra ({exc.name}): pip install 'bounced-ses[embedded]'", EXIT_USAGE
         )
     return EXIT_OK
 

@@ -160,6 +160,7 @@ def reader_for(settings: Settings) -> MessageReader:
         verifier=classify_command.verifier_factory(settings.verify_signatures),
         allowed_topics=settings.allowed_topic_arns,
         unsigned_queues=settings.unsigned_queues,
+        allowed_accounts=settings.allowed_accounts,
         rules=rules,
         max_receive_count=settings.max_receive_count,
     )

@@ -1,7 +1,8 @@
-"""Bytes to JSON, and the SNS envelope around an SES message when there is one.
+"""Bytes to JSON, and the envelope around an SES record when there is one: SNS or EventBridge.
 
-`read_document(body)` turns one SQS message body into `(envelope, document)`: the SNS envelope (or
-None for raw message delivery) and the SES document as a dict. Decoding is strict: UTF-8 only,
+`read_document(body)` turns one SQS message body into the SNS envelope (None for raw message delivery
+and EventBridge), the EventBridge event's fields (when the body is one: auto-detected by its
+`detail-type`), and the SES document as a dict. Decoding is strict: UTF-8 only,
 standard JSON only (no NaN/Infinity), nesting bounded before the decoder runs so absurd nesting is
 a `ReadError("too_deep")` rather than a RecursionError, and every string bounced keeps must be
 storable (no lone surrogates). Signature verification is not done here: `SnsEnvelope` carries the
@@ -15,7 +16,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from bounced.core.model import ReadError, SnsEnvelope
+from bounced.core.model import EventBridgeEnvelope, ReadError, SnsEnvelope
 
 # SQS accepts bodies up to 1 MiB; anything larger did not come from SQS.
 MAX_BODY_OCTETS = 1024 * 1024
@@ -23,6 +24,24 @@ MAX_BODY_OCTETS = 1024 * 1024
 MAX_DEPTH = 32
 
 SNS_TYPES = frozenset({"Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"})
+
+# The field that tells an EventBridge event from a raw SES record (which has no hyphenated keys).
+DETAIL_TYPE = "detail-type"
+# The only EventBridge source bounced reads; anything else on its queue is `source_not_allowed`.
+SES_SOURCE = "aws.ses"
+# The `detail-type` of each SES event-publishing record on EventBridge, and the record's eventType.
+DETAIL_TYPES = {
+    "Email Sent": "Send",
+    "Email Delivered": "Delivery",
+    "Email Bounced": "Bounce",
+    "Email Complaint Received": "Complaint",
+    "Email Rejected": "Reject",
+    "Email Opened": "Open",
+    "Email Clicked": "Click",
+    "Email Rendering Failed": "Rendering Failure",
+    "Email Delivery Delayed": "DeliveryDelay",
+    "Email Subscribed": "Subscription",
+}
 
 # JSON strings (with their escapes) are removed before brackets are counted: brackets inside
 # strings, such as the SES JSON inside an SNS Message, do not nest.
@@ -38,12 +57,13 @@ _OPENERS = frozenset("[{")
 class Read(NamedTuple):
     """What `read_document` found in one body."""
 
-    envelope: SnsEnvelope | None  # None for raw message delivery
+    envelope: SnsEnvelope | None  # None for raw message delivery and EventBridge
     document: dict[str, Any]  # the SES document ({} for SNS confirmations)
-    text: str  # the SES JSON text (the SNS Message, or the whole raw body)
+    text: str  # the SES JSON text (the SNS Message, the EventBridge detail, or the whole raw body)
     # True when the body holds a `\u` escape. Without one, no decoded string can hold a NUL or a
     # lone surrogate (strict UTF-8 and strict JSON rule out both), so per-field checks are skipped.
     escaped: bool
+    eventbridge: EventBridgeEnvelope | None = None  # when the body is an EventBridge event
 
 
 def read_document(body: bytes) -> Read:
@@ -64,6 +84,8 @@ def read_document(body: bytes) -> Read:
         check_depth(text)
     outer = _loads(text, "body")
     if "Type" not in outer:
+        if DETAIL_TYPE in outer:
+            return _read_eventbridge(outer, escaped=escaped)
         return Read(None, outer, text, escaped)
     envelope = read_envelope(outer, escaped=escaped)
     if envelope.type != "Notification":
@@ -147,20 +169,72 @@ def read_envelope(outer: dict[str, Any], *, escaped: bool = True) -> SnsEnvelope
 _ENVELOPE_FIELDS = tuple(SnsEnvelope.__slots__)
 
 
-def _required(outer: dict[str, Any], key: str) -> str:
+def _read_eventbridge(outer: dict[str, Any], *, escaped: bool) -> Read:
+    """An EventBridge event: its fields, and its `detail` as the SES document. The detail is kept as
+    compact JSON: the same record put twice (under two event ids) is one payload, recorded once."""
+    event = read_eventbridge(outer, escaped=escaped)
+    detail = outer.get("detail")
+    if detail is None:
+        raise ReadError("missing_field", "EventBridge event has no detail")
+    if not isinstance(detail, dict):
+        raise ReadError("bad_field", "EventBridge detail is not an object")
+    _check_event_type(event.detail_type, detail)
+    return Read(None, detail, orjson.dumps(detail).decode(), escaped, event)
+
+
+def read_eventbridge(outer: dict[str, Any], *, escaped: bool = True) -> EventBridgeEnvelope:
+    """The EventBridge event's fields, verbatim; `ReadError` when malformed, `source_not_allowed`
+    when it is not from SES, `unknown_type` when it is no SES email event."""
+    source = _required(outer, "source", "EventBridge event")
+    if source != SES_SOURCE:
+        raise ReadError("source_not_allowed", f"EventBridge source {source[:64]!r} is not {SES_SOURCE!r}")
+    event = EventBridgeEnvelope(
+        event_id=_required(outer, "id", "EventBridge event"),
+        source=source,
+        detail_type=_required(outer, DETAIL_TYPE, "EventBridge event"),
+        account=_optional(outer, "account", "EventBridge event"),
+        time=_optional(outer, "time", "EventBridge event"),
+        region=_optional(outer, "region", "EventBridge event"),
+    )
+    if escaped:
+        for name in _EVENTBRIDGE_FIELDS:
+            value = getattr(event, name)
+            if value is not None and not storable(value):
+                raise ReadError("bad_field", f"EventBridge {name} holds a NUL or a lone surrogate")
+    if event.detail_type not in DETAIL_TYPES:
+        raise ReadError(
+            "unknown_type", f"EventBridge detail-type {event.detail_type[:64]!r} is no SES email event"
+        )
+    return event
+
+
+_EVENTBRIDGE_FIELDS = tuple(EventBridgeEnvelope.__slots__)
+
+
+def _check_event_type(detail_type: str, detail: dict[str, Any]) -> None:
+    """The detail-type and the record's own eventType must say the same thing (when it has one: a
+    record without is `missing_type` in the parser)."""
+    event_type = detail.get("eventType")
+    if isinstance(event_type, str) and event_type != DETAIL_TYPES[detail_type]:
+        raise ReadError(
+            "bad_field", f"detail-type {detail_type!r} does not match eventType {event_type[:64]!r}"
+        )
+
+
+def _required(outer: dict[str, Any], key: str, what: str = "SNS envelope") -> str:
     value = outer.get(key)
     if isinstance(value, str):
         return value
     if value is None:
-        raise ReadError("missing_field", f"SNS envelope has no {key}")
-    raise ReadError("bad_field", f"SNS envelope {key} is not a string")
+        raise ReadError("missing_field", f"{what} has no {key}")
+    raise ReadError("bad_field", f"{what} {key} is not a string")
 
 
-def _optional(outer: dict[str, Any], key: str) -> str | None:
+def _optional(outer: dict[str, Any], key: str, what: str = "SNS envelope") -> str | None:
     value = outer.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise ReadError("bad_field", f"SNS envelope {key} is not a string")
+    raise ReadError("bad_field", f"{what} {key} is not a string")
 
 
 def storable(value: str) -> bool:
@@ -181,12 +255,15 @@ def _first_line(exc: ValueError) -> str:
 
 
 __all__ = [
+    "DETAIL_TYPES",
     "MAX_DEPTH",
+    "SES_SOURCE",
     "SNS_TYPES",
     "Read",
     "check_depth",
     "loads_object",
     "read_document",
     "read_envelope",
+    "read_eventbridge",
     "storable",
 ]

@@ -53,7 +53,7 @@ class TimeSource(StrEnum):
 
     FEEDBACK = "feedback"  # the type's own object: bounce.timestamp, delivery.timestamp, ...
     MAIL = "mail"  # mail.timestamp
-    ENVELOPE = "envelope"  # the SNS envelope's Timestamp
+    ENVELOPE = "envelope"  # the SNS envelope's Timestamp, or the EventBridge event's time
     SQS = "sqs"  # the SQS SentTimestamp: nothing earlier in that list was present and trusted
     RECEIVED = "received"  # bounced's clock, where there is no SentTimestamp (`bounced classify`)
     UNKNOWN = "unknown"  # no time at all and no arrival given (bodies parsed alone, in tests)
@@ -63,7 +63,7 @@ class PayloadSource(StrEnum):
     """How the SES record reached the queue. The values are `notifications.source`."""
 
     SNS = "sns"  # inside an SNS envelope
-    EVENTBRIDGE = "eventbridge"  # an EventBridge event's `detail` (not read yet)
+    EVENTBRIDGE = "eventbridge"  # an EventBridge event's `detail`
     RAW = "raw"  # the body itself (SNS raw message delivery)
 
 
@@ -97,6 +97,19 @@ class SnsEnvelope:
 
 
 @dataclass(frozen=True, slots=True)
+class EventBridgeEnvelope:
+    """The EventBridge event around an SES event-publishing record (its `detail`). Unsigned: what
+    vouches for it is the queue policy that lets only the EventBridge rule send."""
+
+    event_id: str  # `id`
+    source: str  # always "aws.ses" once read (`bounced.core.envelope` refuses any other)
+    detail_type: str  # "Email Bounced", "Email Complaint Received", ...
+    account: str | None = None  # the AWS account that published it (12 digits)
+    time: str | None = None  # when EventBridge says the event happened, verbatim
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     """One SES notification or event, whichever of the two formats and envelopes it came in."""
 
@@ -112,7 +125,8 @@ class Notification:
     delay_type: str | None = None
     # The SNS envelope, when there was one (raw message delivery has none).
     envelope: SnsEnvelope | None = None
-    # The SES JSON itself (the SNS Message field, or the raw body), kept for the audit log.
+    # The SES JSON itself (the SNS Message field, the EventBridge `detail` as compact JSON, or the raw
+    # body), kept for the audit log.
     payload: str = ""
     # Which of the notification's times `occurred_at` is, and the time it claimed when that one was
     # not trusted (later than its arrival allows, or unreadable), verbatim (cut to 100 characters).
@@ -121,11 +135,15 @@ class Notification:
     # The recipient entries that could not be read (left out of `recipients`), each described for a
     # person: the value quoted in ASCII and what is wrong with it. Addresses: never log these.
     unreadable_recipients: tuple[str, ...] = ()
+    # The EventBridge event the record came in, when it came that way (then `envelope` is None).
+    eventbridge: EventBridgeEnvelope | None = None
 
     @property
     def source(self) -> PayloadSource:
         """How the SES record reached the queue."""
-        return PayloadSource.SNS if self.envelope is not None else PayloadSource.RAW
+        if self.envelope is not None:
+            return PayloadSource.SNS
+        return PayloadSource.EVENTBRIDGE if self.eventbridge is not None else PayloadSource.RAW
 
     @property
     def idempotency_id(self) -> str | None:

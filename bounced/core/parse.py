@@ -1,6 +1,7 @@
 """One SQS message body in, one typed `Notification` out, or a `ReadError` saying why not.
 
-Accepts SNS-wrapped and raw bodies, and both SES shapes: identity notifications
+Accepts SNS-wrapped bodies, EventBridge events (the SES record is the event's `detail`) and raw
+bodies, and both SES shapes: identity notifications
 (`notificationType`) and configuration-set event publishing (`eventType`). Recipients come only
 from the notification's own list (`bouncedRecipients`, `complainedRecipients`,
 `delivery.recipients`, `deliveryDelay.delayedRecipients`), never from `mail.destination`. A
@@ -18,7 +19,9 @@ invalid_json       the body, or the SNS Message, is not (standard) JSON
 too_deep           JSON nested deeper than `bounced.core.envelope.MAX_DEPTH`
 not_an_object      the top level is not a JSON object
 missing_type       neither `eventType` nor `notificationType` (nor an SNS `Type`)
-unknown_type       a type bounced does not know (SNS `Type`, SES event or notification type)
+unknown_type       a type bounced does not know (SNS `Type`, EventBridge `detail-type`, SES event or
+                   notification type)
+source_not_allowed an EventBridge event whose `source` is not `aws.ses`
 missing_field      a required field is absent (`mail`, `mail.messageId`, `bounce.bounceType`, ...)
 bad_field          a known field has the wrong JSON type, or holds a NUL or a lone surrogate
 no_recipients      a bounce, complaint, delivery or delivery delay with no recipient
@@ -28,8 +31,8 @@ bad_address        a recipient that is not an e-mail address (see `bounced.core.
 Timestamps never reject a message: `bounced.core.timing` settles which one a notification is ordered by,
 given when it reached SQS (`arrival`).
 
-`bounced.ingest.reader` adds `topic_not_allowed` and `unsigned_body`, signature verification its own
-codes, and `bounced.ingest.reader` `receive_count_exceeded` and `internal_error`.
+`bounced.ingest.reader` adds `topic_not_allowed`, `account_not_allowed` and `unsigned_body`, signature
+verification its own codes, and `bounced.ingest.reader` `receive_count_exceeded` and `internal_error`.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bounced.core.addresses import normalise_address
-from bounced.core.envelope import read_document, storable
-from bounced.core.model import Kind, Notification, ReadError, Recipient, SnsEnvelope, TimeSource
+from bounced.core.envelope import Read, read_document, storable
+from bounced.core.model import Kind, Notification, ReadError, Recipient, TimeSource
 from bounced.core.timing import TIME_UNKNOWN, Arrival, Timing, settle
 
 # What a notification says besides its recipients: keyword arguments for `Notification`.
@@ -56,18 +59,19 @@ def parse_body(body: bytes, arrival: Arrival | None = None) -> Notification:
     """The notification in one SQS message body; raises only `ReadError`. `arrival`: when the message
     reached SQS (its SentTimestamp), which bounds the times it may claim (see `bounced.core.timing`); the
     daemon and the commands always give it, None is for a body read on its own."""
-    envelope, document, payload, escaped = read_document(body)
+    read = read_document(body)
+    envelope = read.envelope
     if envelope is not None and envelope.type != "Notification":
         timing = settle([(TimeSource.ENVELOPE, envelope.timestamp)], arrival)
         return Notification(
             kind=Kind.SUBSCRIPTION_CONFIRMATION,
             recipients=(),
             envelope=envelope,
-            payload=payload,
+            payload=read.text,
             **_timed(timing),
         )
-    notification = _parse_ses(document, envelope, payload, arrival)
-    if escaped:
+    notification = _parse_ses(read, arrival)
+    if read.escaped:
         _check_storable(notification)
     return notification
 
@@ -95,29 +99,34 @@ def _check_storable(notification: Notification) -> None:
         raise ReadError("bad_field", "a field holds a NUL or a lone surrogate")
 
 
-def _parse_ses(
-    document: dict[str, Any], envelope: SnsEnvelope | None, payload: str, arrival: Arrival | None
-) -> Notification:
+def _envelope_time(read: Read) -> tuple[TimeSource, str | None]:
+    """The envelope's time: the SNS Timestamp or the EventBridge `time`."""
+    if read.envelope is not None:
+        return TimeSource.ENVELOPE, read.envelope.timestamp
+    return TimeSource.ENVELOPE, read.eventbridge.time if read.eventbridge else None
+
+
+def _parse_ses(read: Read, arrival: Arrival | None) -> Notification:
+    document, envelope, payload = read.document, read.envelope, read.text
     kind, payload_key = _kind_of(document)
-    envelope_time = (TimeSource.ENVELOPE, envelope.timestamp if envelope else None)
+    envelope_time = _envelope_time(read)
+    wrapping: dict[str, Any] = {"envelope": envelope, "eventbridge": read.eventbridge, "payload": payload}
     if kind is Kind.SUBSCRIPTION_CONFIRMATION:  # SES's "subscription succeeded" note: no mail
         timing = settle([envelope_time], arrival)
-        return Notification(kind=kind, recipients=(), envelope=envelope, payload=payload, **_timed(timing))
+        return Notification(kind=kind, recipients=(), **wrapping, **_timed(timing))
     mail = _object(document.get("mail"), "mail", required=True)
     body = _object(document.get(payload_key), payload_key, required=kind in _RECIPIENT_KINDS)
     (recipients, unreadable), extras, own_time = _READERS[kind](body) if body else (((), ()), {}, None)
     if kind in _RECIPIENT_KINDS and not recipients:
         raise ReadError("no_recipients", f"{payload_key} lists no recipients")
-    # The envelope's time: SNS Timestamp (EventBridge's `time` belongs here once those are read).
     candidates = [(TimeSource.FEEDBACK, own_time), (TimeSource.MAIL, mail.get("timestamp")), envelope_time]
     timed: dict[str, Any] = {**_timed(settle(candidates, arrival)), **extras}
     return Notification(
         kind=kind,
         recipients=recipients,
         ses_message_id=_required_text(mail, "messageId", "mail"),
-        envelope=envelope,
-        payload=payload,
         unreadable_recipients=unreadable,
+        **wrapping,
         **timed,
     )
 

@@ -2,7 +2,8 @@
 
 Builders return the SES document as a dict (notification format, or event-publishing format with
 `event=True`); `dumps` turns it into the JSON text SES sends, `sns_wrap` puts that text into an SNS
-Notification envelope, and `subscription_confirmation` builds the SNS housekeeping message. The
+Notification envelope, `eventbridge_event` puts an event-publishing record into the EventBridge
+event a rule delivers to SQS, and `subscription_confirmation` builds the SNS housekeeping message. The
 shapes follow the SES developer guide's examples (mail headers and commonHeaders included), so a
 body is 2-3 KB like the real thing. Signatures are placeholders: nothing here is signed.
 """
@@ -306,6 +307,49 @@ def sns_wrap(
     if subject is not None:
         envelope["Subject"] = subject
     return json.dumps(envelope)
+
+
+# The detail-type EventBridge gives each SES eventType.
+DETAIL_TYPES = {
+    "Send": "Email Sent",
+    "Delivery": "Email Delivered",
+    "Bounce": "Email Bounced",
+    "Complaint": "Email Complaint Received",
+    "Reject": "Email Rejected",
+    "Open": "Email Opened",
+    "Click": "Email Clicked",
+    "Rendering Failure": "Email Rendering Failed",
+    "DeliveryDelay": "Email Delivery Delayed",
+    "Subscription": "Email Subscribed",
+}
+
+
+def eventbridge_event(
+    detail: Document,
+    *,
+    event_id: str = "3e8b5c6a-1f2d-4e3c-9b8a-7d6c5b4a3f2e",
+    account: str | None = ACCOUNT,
+    source: str = "aws.ses",
+    time: str = "2026-03-02T10:15:31Z",
+    region: str = "eu-west-1",
+) -> str:
+    """The EventBridge event an SES configuration set publishes for the event-publishing record
+    `detail` (built with `event=True`), as a rule with an SQS target puts it on the queue.
+    `account=None` leaves the account out (as moto does)."""
+    event: Document = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": DETAIL_TYPES[detail["eventType"]],
+        "source": source,
+        "account": account,
+        "time": time,
+        "region": region,
+        "resources": [f"arn:aws:ses:{region}:{account or ACCOUNT}:configuration-set/newsletter"],
+        "detail": detail,
+    }
+    if account is None:
+        del event["account"]
+    return json.dumps(event)
 
 
 def subscription_confirmation(

@@ -1,8 +1,8 @@
 """When a notification happened, from the times it claims and when it reached SQS (pure).
 
 A notification carries up to three times: its own object's (`bounce.timestamp`, ...), `mail.timestamp`
-and its envelope's (SNS `Timestamp`; EventBridge `time` once those envelopes are read). The first one
-present decides:
+and its envelope's (the SNS `Timestamp` or the EventBridge event's `time`). The first one present
+decides:
 
 - readable and no later than `TRUSTED_LEAD` after the arrival (the SQS `SentTimestamp`): it is used;
 - later than that, unreadable, or beyond what a datetime holds: it is not trusted for ordering (a

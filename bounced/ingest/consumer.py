@@ -4,11 +4,17 @@ One `Poller` holds at most two batches at a time, so in-flight work is bounded b
 pollers (pollers x 20 messages) and a slow or absent PostgreSQL stops pollers from taking new messages
 instead of letting work pile up in memory. The two overlap: while one batch is read, committed and
 deleted, the poller receives the next and starts on it, then waits for the first to finish before it
-receives again. So a poller's cycle is the longer of a receive and a commit, not their sum.
+receives again. So a poller's cycle is the longer of a receive and a commit, not their sum. The
+batches in hand are tasks of the poller's own TaskGroup: none outlives it, and one that fails takes
+the poller (and so the daemon) down with it.
 
 The order of a batch never changes: read every message, commit all outcomes in one transaction, and
 only then DeleteMessageBatch. A crash or a failed commit at any point leaves the messages on the queue;
 they come back after their visibility timeout and, the store being idempotent, change nothing twice.
+
+At the stop a poller lets its receive in flight finish (it returns within the long poll's wait) rather
+than cancel it: SQS may still hand messages to an abandoned request, and they would stay invisible for
+the visibility timeout. What that last receive brings is released at once, unprocessed.
 """
 
 from __future__ import annotations
@@ -16,21 +22,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
 
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from bounced.core.aio import unless_stopped
+from bounced.core.aio import TaskScope, sleep_unless_stopped, unless_stopped
 from bounced.core.batch import CommitSummary
 from bounced.core.clock import Clock
 from bounced.core.model import Classified, Outcome, Quarantined
-from bounced.ingest.reader import INTERNAL_ERROR, MessageReader
-from bounced.ingest.sqs import Message, SqsQueues, describe_failure, is_sqs_failure, is_transient
+from bounced.ingest.reader import INTERNAL_ERROR
+from bounced.ingest.sqs import Message, describe_failure, is_sqs_failure, is_transient
 
 log = structlog.get_logger("bounced.ingest.consumer")
 
@@ -44,6 +52,24 @@ BATCHES_IN_HAND = 2
 FIRST_RETRY_WAIT = 0.2  # seconds; later waits double up to 2 s
 # How long releasing messages may take when a batch is cancelled at the shutdown deadline.
 RELEASE_TIMEOUT = 5.0
+
+
+class Queues(Protocol):
+    """What a poller needs of SQS (bounced.ingest.sqs.SqsQueues implements it)."""
+
+    async def receive(
+        self, queue_url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int
+    ) -> list[Message]: ...
+
+    async def delete(self, queue_url: str, messages: Sequence[Message]) -> list[str]: ...
+
+    async def change_visibility(self, queue_url: str, messages: Sequence[Message], seconds: int) -> None: ...
+
+
+class Reader(Protocol):
+    """Reads one message into its outcome (bounced.ingest.reader.MessageReader implements it)."""
+
+    async def read(self, queue: str, message: Message) -> Outcome | None: ...
 
 
 class BatchStore(Protocol):
@@ -81,7 +107,8 @@ class PollSettings:
 
 class DatabaseGate:
     """Open while PostgreSQL answers. A poller that fails to commit for a transient reason closes it;
-    pollers then wait here, without receiving, until a probe gets through again."""
+    pollers then wait here, without receiving, until a probe gets through again. Use it as
+    `async with`: the probe is its own task, which leaving stops."""
 
     def __init__(self, ping: Callable[[], Awaitable[None]], clock: Clock, max_backoff: float = 5.0) -> None:
         self._ping = ping
@@ -89,7 +116,17 @@ class DatabaseGate:
         self._max_backoff = max_backoff
         self._open = asyncio.Event()
         self._open.set()
-        self._probe: asyncio.Task[None] | None = None
+        self._tasks = TaskScope("DatabaseGate")
+
+    async def __aenter__(self) -> Self:
+        await self._tasks.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop probing (at shutdown)."""
+        await self._tasks.__aexit__(kind, exc, tb)
 
     @property
     def is_open(self) -> bool:
@@ -102,7 +139,7 @@ class DatabaseGate:
             return
         self._open.clear()
         log.warning("database_unavailable")
-        self._probe = asyncio.create_task(self._probe_until_open(), name="database-probe")
+        self._tasks.start(self._probe_until_open(), name="database-probe")
 
     async def wait_open(self) -> bool:
         """Return (True) once PostgreSQL answers."""
@@ -122,13 +159,6 @@ class DatabaseGate:
             self._open.set()
             return
 
-    async def aclose(self) -> None:
-        """Stop probing (at shutdown)."""
-        if self._probe is not None:
-            self._probe.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._probe
-
 
 class Poller:
     """One long-poll loop on one queue."""
@@ -139,8 +169,8 @@ class Poller:
         name: str,
         queue: str,
         queue_url: str,
-        sqs: SqsQueues,
-        reader: MessageReader,
+        sqs: Queues,
+        reader: Reader,
         store: BatchStore,
         gate: DatabaseGate,
         observer: BatchObserver,
@@ -161,47 +191,35 @@ class Poller:
 
     async def run(self, stop: asyncio.Event, *, until_empty: bool = False) -> None:
         """Poll until `stop` is set (or, with `until_empty`, until a long poll comes back empty).
-        Returns once the batches in hand are done. If it fails or is cancelled (the shutdown
-        deadline), the batches in hand are cancelled, which releases their messages."""
-        in_hand: list[asyncio.Task[None]] = []
-        try:
-            await self._poll(stop, until_empty, in_hand)
-        except BaseException:
-            for task in in_hand:
-                task.cancel()
-            await asyncio.gather(*in_hand, return_exceptions=True)
-            raise
-        for task in in_hand:
-            await task
+        Returns once the batches in hand are done. If a batch fails (an ExceptionGroup carries its
+        error) or the poller is cancelled (the shutdown deadline), the batches in hand are cancelled,
+        which releases their messages."""
+        async with asyncio.TaskGroup() as batches:
+            await self._poll(stop, until_empty, batches)
 
-    async def _poll(self, stop: asyncio.Event, until_empty: bool, in_hand: list[asyncio.Task[None]]) -> None:
+    async def _poll(self, stop: asyncio.Event, until_empty: bool, batches: asyncio.TaskGroup) -> None:
+        in_hand: deque[asyncio.Task[None]] = deque()
         while not stop.is_set():
             if not self._gate.is_open and not await unless_stopped(self._gate.wait_open(), stop):
                 return
-            messages = await unless_stopped(self._receive(), stop)
-            if messages is None:
+            messages = await self._receive(stop)
+            if stop.is_set():
+                await self._release(messages, event="released_at_stop")
                 return
             self._observer.polled(self.name, self.queue, len(messages))
             if messages:
-                in_hand.append(asyncio.create_task(self.handle(messages), name=f"{self.name}-batch"))
+                in_hand.append(batches.create_task(self.handle(messages), name=f"{self.name}-batch"))
             if len(in_hand) >= BATCHES_IN_HAND or (in_hand and not messages):
-                await in_hand[0]  # the oldest batch
-                in_hand.pop(0)
+                # The oldest batch; should it fail, the TaskGroup cancels this loop and raises.
+                await asyncio.wait([in_hand.popleft()])
             if not messages and until_empty:
                 self._log.info("queue_drained")
                 return
 
-    async def _receive(self) -> list[Message]:
+    async def _receive(self, stop: asyncio.Event) -> list[Message]:
+        """One long poll, let finish even when `stop` is set meanwhile; no new try after the stop."""
         try:
-            return await self._retrying(
-                lambda: self._sqs.receive(
-                    self._url,
-                    max_messages=self._settings.batch_size,
-                    wait_seconds=self._settings.wait_seconds,
-                    visibility_timeout=self._settings.visibility_timeout,
-                ),
-                is_transient,
-            )
+            return await self._retrying(lambda: self._receive_unless_stopped(stop), is_transient)
         except Exception as exc:
             # A queue deleted or forbidden under us is SQS's fault, not ours: wait it out (unready)
             # rather than take the daemon down with it.
@@ -209,8 +227,18 @@ class Poller:
                 raise
             self._observer.failed("sqs")
             self._log.warning("receive_failed", error=describe_failure(exc))
-            await self._clock.sleep(self._settings.visibility_timeout / 10)
+            await sleep_unless_stopped(self._clock, self._settings.visibility_timeout / 10, stop)
             return []
+
+    async def _receive_unless_stopped(self, stop: asyncio.Event) -> list[Message]:
+        if stop.is_set():
+            return []
+        return await self._sqs.receive(
+            self._url,
+            max_messages=self._settings.batch_size,
+            wait_seconds=self._settings.wait_seconds,
+            visibility_timeout=self._settings.visibility_timeout,
+        )
 
     async def handle(self, messages: Sequence[Message]) -> None:
         """Read, commit and delete one received batch. Cancellation (the shutdown deadline) releases
@@ -292,11 +320,14 @@ class Poller:
             self._log.warning("delete_failed", sqs_message_ids=failed)
         self._observer.deleted(self.queue, len(messages) - len(failed))
 
-    async def _release(self, messages: Sequence[Message]) -> None:
+    async def _release(self, messages: Sequence[Message], *, event: str = "batch_released") -> None:
+        """Make messages visible again at once (logged as `event`), so another consumer takes them."""
+        if not messages:
+            return
         try:
             async with asyncio.timeout(RELEASE_TIMEOUT):
                 await self._sqs.change_visibility(self._url, messages, 0)
-            self._log.info("batch_released", messages=len(messages))
+            self._log.info(event, messages=len(messages), sqs_message_ids=[m.message_id for m in messages])
         except Exception as exc:
             self._log.warning("release_failed", error=type(exc).__name__)
 

@@ -8,19 +8,23 @@ groups grow by themselves, and a lone batch waits for nothing.
 It offers the store's `commit` and keeps its meaning for each caller: a group that PostgreSQL refuses
 for a reason that will not pass is committed again batch by batch, so only the batch at fault sees the
 error. A transient failure (PostgreSQL unreachable) reaches every caller in the group.
+
+Its flushers are its own tasks, in a TaskGroup open while the owner holds it in `async with` (the
+daemon, around its pollers): leaving cancels a group still waiting on PostgreSQL, which rolls it back.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 import structlog
 
+from bounced.core.aio import TaskScope
 from bounced.core.batch import CommitSummary
 from bounced.core.model import Outcome
 
@@ -55,7 +59,8 @@ class _Waiting:
 
 
 class GroupCommitter:
-    """Implements `commit` over a store, committing concurrent callers' batches together."""
+    """Implements `commit` over a store, committing concurrent callers' batches together. Use it as
+    `async with`: its flushers run only while it is open."""
 
     def __init__(
         self,
@@ -70,7 +75,7 @@ class GroupCommitter:
         self._max_outcomes = max_outcomes
         self._concurrency = concurrency
         self._queue: list[_Waiting] = []
-        self._flushers: set[asyncio.Task[None]] = set()
+        self._flushers = TaskScope("GroupCommitter")
         # Flushers still looping. Counted by the flusher itself, at the moment it leaves its loop: a
         # task's done-callbacks run a loop iteration later, when a commit may already be waiting.
         self._flushing = 0
@@ -84,25 +89,24 @@ class GroupCommitter:
         waiting = _Waiting(outcomes, now)
         self._queue.append(waiting)
         if self._flushing < self._concurrency:
+            self._flushers.start(self._flush(), name="group-commit")
             self._flushing += 1
-            flusher = asyncio.create_task(self._flush(), name="group-commit")
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
         return await waiting.done
 
     def is_transient(self, exc: BaseException) -> bool:
         """Whether a commit that raised `exc` may succeed if tried again (the store's own rule)."""
         return self._is_transient(exc)
 
-    async def aclose(self) -> None:
+    async def __aenter__(self) -> Self:
+        await self._flushers.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         """Stop writing (at shutdown, once the pollers are done): groups still waiting on PostgreSQL
         are cancelled, which rolls them back; their callers' messages come back to be seen again."""
-        flushers = list(self._flushers)
-        for flusher in flushers:
-            flusher.cancel()
-        for flusher in flushers:
-            with suppress(asyncio.CancelledError):
-                await flusher
+        await self._flushers.__aexit__(kind, exc, tb)
 
     async def _flush(self) -> None:
         group: list[_Waiting] = []

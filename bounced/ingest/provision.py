@@ -1,4 +1,5 @@
-"""Create the SNS topics, SQS queues, dead-letter queues and subscriptions SES feedback flows through.
+"""Create the SNS topics, SQS queues, dead-letter queues and subscriptions SES feedback flows through,
+or the EventBridge rule and its queue (`provision_eventbridge`).
 
 Used by `bounced demo` against its embedded emulator, by the tests against moto, and by the Docker
 Compose stack's one-shot set-up job. For real AWS, use the CloudFormation template in deploy/aws/,
@@ -11,6 +12,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from bounced.core.envelope import SES_SOURCE
 
 KINDS = ("bounce", "complaint", "delivery")
 # What a kind's topic and queue are called after the prefix: `<prefix>-deliveries`, as the Docker
@@ -76,7 +79,16 @@ async def provision(
     return FeedbackWiring(topics, queues, dead_letter_queues, retry_queue, raw)
 
 
-async def _queue_with_dlq(sqs: Any, name: str, dlq_url: str, topic_arn: str, max_receive_count: int) -> str:
+async def _queue_with_dlq(
+    sqs: Any,
+    name: str,
+    dlq_url: str,
+    source_arn: str,
+    max_receive_count: int,
+    *,
+    sender: str = "sns.amazonaws.com",
+) -> str:
+    """The queue `name`, redriving to `dlq_url`, that only `sender` acting for `source_arn` may send to."""
     dlq_arn = await _queue_arn(sqs, dlq_url)
     redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
     url = str((await sqs.create_queue(QueueName=name))["QueueUrl"])
@@ -85,10 +97,10 @@ async def _queue_with_dlq(sqs: Any, name: str, dlq_url: str, topic_arn: str, max
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
+                "Principal": {"Service": sender},
                 "Action": "sqs:SendMessage",
                 "Resource": await _queue_arn(sqs, url),
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}},
             }
         ],
     }
@@ -96,6 +108,64 @@ async def _queue_with_dlq(sqs: Any, name: str, dlq_url: str, topic_arn: str, max
         QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(redrive), "Policy": json.dumps(policy)}
     )
     return url
+
+
+# What the rule matches: the SES email events bounced acts on (sends, opens, clicks, ... would only be
+# recorded as ignored), and not SES's account events ("Sending Status Disabled", ...), which carry no
+# event-publishing record and would only be quarantined.
+EVENT_PATTERN = {
+    "source": [SES_SOURCE],
+    "detail-type": ["Email Bounced", "Email Complaint Received", "Email Delivered", "Email Delivery Delayed"],
+}
+# The queue the rule feeds is the daemon's bounce queue: any queue may carry any kind.
+EVENTBRIDGE_QUEUE = "bounce"
+
+
+@dataclass(frozen=True, slots=True)
+class EventBridgeWiring:
+    """What `provision_eventbridge` created."""
+
+    rule_arn: str
+    queue: str  # queue URL the rule delivers to
+    dead_letter_queue: str
+    retry_queue: str  # outbound queue URL for released retries
+
+    def environment(self) -> dict[str, str]:
+        """The BOUNCED_* settings that point the daemon at the rule's queue, declared as taking
+        unsigned bodies (EventBridge signs nothing: the queue policy is the guard)."""
+        return {
+            f"BOUNCED_{EVENTBRIDGE_QUEUE.upper()}_QUEUE_URL": self.queue,
+            "BOUNCED_RETRY_QUEUE_URL": self.retry_queue,
+            "BOUNCED_UNSIGNED_QUEUES": EVENTBRIDGE_QUEUE,
+        }
+
+
+async def provision_eventbridge(
+    events: Any, sqs: Any, *, prefix: str = "bounced", max_receive_count: int = 10
+) -> EventBridgeWiring:
+    """Create (idempotently) a rule on the default event bus matching SES's email events, its queue
+    `<prefix>-events` with a DLQ and a policy that lets only that rule send, the rule's target, and
+    the retry queue. An SES configuration set's EventBridge destination then feeds it."""
+    name = f"{prefix}-events"
+    rule_arn = str(
+        (
+            await events.put_rule(
+                Name=name,
+                EventPattern=json.dumps(EVENT_PATTERN),
+                State="ENABLED",
+                Description="SES email events for bounced",
+            )
+        )["RuleArn"]
+    )
+    dlq_url = (await sqs.create_queue(QueueName=f"{name}-dlq", Attributes=DLQ_ATTRIBUTES))["QueueUrl"]
+    queue_url = await _queue_with_dlq(
+        sqs, name, dlq_url, rule_arn, max_receive_count, sender="events.amazonaws.com"
+    )
+    # One target id: putting it again replaces it, so provisioning twice changes nothing.
+    target = {"Id": "bounced", "Arn": await _queue_arn(sqs, queue_url)}
+    await events.put_targets(Rule=name, Targets=[target])
+    retry_queue = (await sqs.create_queue(QueueName=f"{prefix}-retries"))["QueueUrl"]
+    return EventBridgeWiring(rule_arn, queue_url, dlq_url, retry_queue)
 
 
 async def _subscribe_once(sns: Any, topic_arn: str, queue_arn: str, *, raw: bool) -> None:

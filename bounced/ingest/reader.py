@@ -20,6 +20,7 @@ from bounced.core.classify import DEFAULT_RULES, Rules, classify
 from bounced.core.clock import Clock, SystemClock
 from bounced.core.model import (
     Classified,
+    EventBridgeEnvelope,
     Notification,
     Outcome,
     Quarantined,
@@ -47,6 +48,7 @@ class Verifier(Protocol):
 
 
 UNSIGNED_BODY = "unsigned_body"
+ACCOUNT_NOT_ALLOWED = "account_not_allowed"
 
 
 async def read_message(
@@ -56,20 +58,25 @@ async def read_message(
     allowed_topics: frozenset[str] = frozenset(),
     arrival: Arrival | None = None,
     unsigned_ok: bool = False,
+    allowed_accounts: frozenset[str] = frozenset(),
 ) -> Notification:
-    """The notification in `body`, from an allowed topic and verified when a verifier is given;
-    `arrival` bounds the times it may claim (see `bounced.core.timing`).
+    """The notification in `body`, from an allowed topic (SNS) or account (EventBridge) and verified
+    when a verifier is given; `arrival` bounds the times it may claim (see `bounced.core.timing`).
 
-    With a verifier, a body without an SNS envelope (raw message delivery) has no signature to
-    check: it is accepted only when `unsigned_ok` (its queue is declared to take unsigned bodies).
+    With a verifier, a body without an SNS envelope (raw message delivery, or an EventBridge event)
+    has no signature to check: it is accepted only when `unsigned_ok` (its queue is declared to take
+    unsigned bodies, and its queue policy is what vouches for it).
 
-    Raises `ReadError`: the parser's codes, `topic_not_allowed`, `unsigned_body`, or the verifier's."""
+    Raises `ReadError`: the parser's codes, `topic_not_allowed`, `account_not_allowed`,
+    `unsigned_body`, or the verifier's."""
     notification = parse_body(body, arrival)
     envelope = notification.envelope
+    if notification.eventbridge is not None:
+        _check_account(notification.eventbridge, allowed_accounts)
     if envelope is None:
         if verifier is not None and not unsigned_ok:
             raise ReadError(
-                UNSIGNED_BODY, "no SNS envelope, and this queue is not in BOUNCED_UNSIGNED_QUEUES"
+                UNSIGNED_BODY, f"{_unsigned(notification)}, and this queue is not in {UNSIGNED_SETTING}"
             )
     else:
         if allowed_topics and envelope.topic_arn not in allowed_topics:
@@ -79,15 +86,34 @@ async def read_message(
     return notification
 
 
+UNSIGNED_SETTING = "BOUNCED_UNSIGNED_QUEUES"
+
+
+def _unsigned(notification: Notification) -> str:
+    if notification.eventbridge is not None:
+        return "an EventBridge event (unsigned)"
+    return "no SNS envelope"
+
+
+def _check_account(event: EventBridgeEnvelope, allowed: frozenset[str]) -> None:
+    """With an allow-list, an event from another account, or naming none, is refused."""
+    if allowed and event.account not in allowed:
+        account = repr(event.account[:64]) if event.account is not None else "no account"
+        raise ReadError(
+            ACCOUNT_NOT_ALLOWED, f"EventBridge event from {account}, not in BOUNCED_ALLOWED_ACCOUNTS"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class MessageReader:
-    """Turns SQS messages into outcomes with one verifier, topic allow-list and rule table.
-    `unsigned_queues`: the queues (short names) where a body without an SNS envelope is accepted
-    while signatures are checked."""
+    """Turns SQS messages into outcomes with one verifier, topic and account allow-lists and rule
+    table. `unsigned_queues`: the queues (short names) where a body without an SNS envelope (raw, or
+    an EventBridge event) is accepted while signatures are checked."""
 
     verifier: Verifier | None
     allowed_topics: frozenset[str] = frozenset()
     unsigned_queues: frozenset[str] = frozenset()
+    allowed_accounts: frozenset[str] = frozenset()
     rules: Rules = DEFAULT_RULES
     max_receive_count: int = 5
     clock: Clock = field(default_factory=SystemClock)  # when SQS gave no SentTimestamp
@@ -115,6 +141,7 @@ class MessageReader:
             allowed_topics=self.allowed_topics,
             unsigned_ok=queue in self.unsigned_queues,
             arrival=self._arrival(message),
+            allowed_accounts=self.allowed_accounts,
         )
         held = None
         if notification.unreadable_recipients:  # applied without them, and kept for a person

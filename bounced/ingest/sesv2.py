@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from bounced.core.seslist import ERROR, NOT_FOUND, OK, REJECTED, THROTTLED
+from bounced.core.seslist import BOUNCE, ERROR, NOT_FOUND, OK, REJECTED, THROTTLED
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sesv2.client import SESV2Client
 
 PAGE_SIZE = 1000  # ListSuppressedDestinations' largest page
 
@@ -48,12 +51,13 @@ def result_of(exc: BaseException) -> str:
 class SuppressionList:
     """SES's account-level suppression list."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: SESV2Client) -> None:
         self._client = client
 
     async def put(self, address: str, reason: str) -> None:
         """List `address` (PutSuppressedDestination); listing it again only refreshes it."""
-        await self._client.put_suppressed_destination(EmailAddress=address, Reason=reason)
+        ses_reason: Literal["BOUNCE", "COMPLAINT"] = "BOUNCE" if reason == BOUNCE else "COMPLAINT"
+        await self._client.put_suppressed_destination(EmailAddress=address, Reason=ses_reason)
 
     async def delete(self, address: str) -> str:
         """Take `address` off the list: OK, or NOT_FOUND when SES did not list it (also done)."""
@@ -69,10 +73,11 @@ class SuppressionList:
         """Every listed address, page after page (botocore has no paginator for this call)."""
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"PageSize": page_size}
-            if token:
-                kwargs["NextToken"] = token
-            reply = await self._client.list_suppressed_destinations(**kwargs)
+            reply = await (
+                self._client.list_suppressed_destinations(PageSize=page_size, NextToken=token)
+                if token
+                else self._client.list_suppressed_destinations(PageSize=page_size)
+            )
             for item in reply.get("SuppressedDestinationSummaries", []):
                 yield ListedAddress(item["EmailAddress"], item["Reason"], item.get("LastUpdateTime"))
             token = reply.get("NextToken")

@@ -10,10 +10,19 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs.client import SQSClient
+    from types_aiobotocore_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+        MessageTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 _T = TypeVar("_T")
 
@@ -85,7 +94,7 @@ class QueueDepth:
     dead_letter_queue_arn: str | None
 
 
-def _message_from_reply(raw: Mapping[str, Any]) -> Message:
+def _message_from_reply(raw: MessageTypeDef) -> Message:
     attributes = raw.get("Attributes", {})
     sent_ms = attributes.get("SentTimestamp")
     sent_at = datetime.fromtimestamp(int(sent_ms) / 1000, UTC) if sent_ms else None
@@ -102,7 +111,7 @@ def _message_from_reply(raw: Mapping[str, Any]) -> Message:
 class SqsQueues:
     """The SQS calls bounced makes, on one aiobotocore client."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: SQSClient) -> None:
         self._client = client
 
     async def receive(
@@ -122,7 +131,9 @@ class SqsQueues:
         """Delete messages (in batches of ten); return the ids SQS refused to delete."""
         failed: list[str] = []
         for chunk in _chunks(messages, 10):
-            entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)]
+            entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
+            ]
             reply = await self._client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
             failed.extend(chunk[int(entry["Id"])].message_id for entry in reply.get("Failed", []))
         return failed
@@ -130,7 +141,7 @@ class SqsQueues:
     async def change_visibility(self, queue_url: str, messages: Sequence[Message], seconds: int) -> None:
         """Set the visibility timeout of messages still held (0 releases them at once)."""
         for chunk in _chunks(messages, 10):
-            entries = [
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
                 for i, m in enumerate(chunk)
             ]
@@ -163,7 +174,7 @@ class SqsQueues:
         """Send (id, document) pairs as JSON messages; return the ids SQS refused."""
         failed: list[str] = []
         for chunk in _chunks(bodies, 10):
-            entries = [
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
                 {"Id": ident, "MessageBody": json.dumps(doc, ensure_ascii=False)} for ident, doc in chunk
             ]
             reply = await self._client.send_message_batch(QueueUrl=queue_url, Entries=entries)

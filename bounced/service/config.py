@@ -137,6 +137,18 @@ def _topic_arns(raw: object) -> frozenset[str]:
     return arns
 
 
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+
+
+def _account_ids(raw: object) -> frozenset[str]:
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    accounts = frozenset(str(item).strip() for item in items if str(item).strip())
+    for account in sorted(accounts):
+        if not _ACCOUNT_ID.fullmatch(account):
+            raise ValueError(f"{account!r} is not an AWS account id (12 digits)")
+    return accounts
+
+
 QUEUE_NAMES = ("bounce", "complaint", "delivery")
 
 
@@ -262,6 +274,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated SNS topic ARNs; when set, envelopes from other topics are quarantined.",
     ),
     Setting(
+        "BOUNCED_ALLOWED_ACCOUNTS",
+        _account_ids,
+        frozenset(),
+        "Comma-separated AWS account ids (12 digits); when set, EventBridge events from other accounts,"
+        " or naming none, are quarantined (account_not_allowed).",
+    ),
+    Setting(
         "BOUNCED_VERIFY_SIGNATURES",
         _boolean,
         default=True,
@@ -271,9 +290,10 @@ SETTINGS: tuple[Setting, ...] = (
         "BOUNCED_UNSIGNED_QUEUES",
         _queue_names,
         frozenset(),
-        "Comma-separated queues (bounce, complaint, delivery) whose subscriptions deliver unsigned bodies"
-        " (SNS raw message delivery). With signature checks on, a body without an SNS envelope on any"
-        " other queue is quarantined (unsigned_body); on these, the queue policy is its only guard.",
+        "Comma-separated queues (bounce, complaint, delivery) that receive unsigned bodies (SNS raw"
+        " message delivery, or an EventBridge rule). With signature checks on, a body without an SNS"
+        " envelope on any other queue is quarantined (unsigned_body); on these, the queue policy is its"
+        " only guard.",
     ),
     Setting(
         "BOUNCED_HTTP_ADDR",
@@ -372,6 +392,7 @@ class Settings:
     shutdown_grace: float = 25.0
     max_receive_count: int = 5
     allowed_topic_arns: frozenset[str] = frozenset()
+    allowed_accounts: frozenset[str] = frozenset()
     verify_signatures: bool = True
     unsigned_queues: frozenset[str] = frozenset()
     http_addr: str = "127.0.0.1:8080"

@@ -8,13 +8,18 @@ a schema behind or ahead of the code), then pollers, the retry scheduler, the ga
 retention and (with `BOUNCED_SES_SUPPRESSION=push`) the SES suppression-list sender as named tasks in
 one TaskGroup. Configuration errors exit 2 with one line.
 
+Every task has one owner, and no task outlives `run` (docs/explanation/architecture.md draws the
+tree): the lifecycle's TaskGroup holds the event-loop ticker; inside it the database gate (its probe)
+and the group committer (its flushers) own TaskGroups of their own, and inside those the supervising
+TaskGroup holds the pollers (each with a TaskGroup of its batches in hand) and the services.
+
 Background tasks never die of a peer: a round that fails because SQS or PostgreSQL failed is counted
 in `bounced_errors_total{component=<task>}` and tried again with backoff (bounced/service/supervise.py). Only
 a bug ends a task, and then the daemon stops loudly (exit 1) instead of limping on.
 
-Signals only set the stop event. On stop: no new receives; in-flight batches get the shutdown grace to
-finish; what is still running then is cancelled, which releases its messages at once. A second signal
-exits at once.
+Signals only set the stop event. On stop: no new receives, and what a receive in flight brings is
+released at once; in-flight batches get the shutdown grace to finish; what is still running then is
+cancelled, which releases its messages at once. A second signal exits at once.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from bounced.db.migrate import SchemaState
 from bounced.db.store import Store, is_transient_error
 from bounced.db.url import redact, scrub
 from bounced.ingest.certificate_fetcher import HttpsCertificateFetcher
-from bounced.ingest.consumer import DatabaseGate, Poller, PollSettings
+from bounced.ingest.consumer import DatabaseGate, Poller, PollSettings, Reader
 from bounced.ingest.groupcommit import GroupCommitter
 from bounced.ingest.reader import MessageReader
 from bounced.ingest.sesv2 import SuppressionList, suppression_list
@@ -137,28 +142,41 @@ class Daemon:
         self._install_signal_handlers()
         async with AsyncExitStack() as stack:
             await self._start_http(stack)
-            if not self.settings.verify_signatures:
-                log.warning("signature_verification_off", hint="only for local emulators such as moto")
-            elif self.settings.unsigned_queues:
-                log.info(
-                    "unsigned_bodies_accepted",
-                    queues=sorted(self.settings.unsigned_queues),
-                    hint="the queue policy is their only guard",
-                )
-            ticker = asyncio.create_task(tick_forever(self.heartbeats, self.clock), name="event-loop")
-            stack.callback(ticker.cancel)
-            self.sqs = await self._open_sqs(stack)
-            if not await self._check_queues(self.sqs):
-                return EXIT_OK  # stopped while waiting for SQS
-            self.store = await self._connect_store(stack)
-            if self.store is None:
-                return EXIT_OK  # stopped while waiting for PostgreSQL
-            await self._check_schema(self.store)
-            verifier = self._open_verifier()
-            ses = await self._open_ses(stack)
-            await self._supervise(self.store, self.sqs, verifier, ses)
+            self._log_trust()
+            try:
+                async with asyncio.TaskGroup() as lifecycle:
+                    ticker = lifecycle.create_task(
+                        tick_forever(self.heartbeats, self.clock), name="event-loop"
+                    )
+                    try:
+                        await self._start_and_supervise(stack)
+                    finally:
+                        ticker.cancel()
+            except* StartupError as errors:
+                raise errors.exceptions[0] from None  # one line and exit 2, not a task's failure
         log.info("daemon_stopped")
         return EXIT_OK
+
+    async def _start_and_supervise(self, stack: AsyncExitStack) -> None:
+        self.sqs = await self._open_sqs(stack)
+        if not await self._check_queues(self.sqs):
+            return  # stopped while waiting for SQS
+        self.store = await self._connect_store(stack)
+        if self.store is None:
+            return  # stopped while waiting for PostgreSQL
+        await self._check_schema(self.store)
+        ses = await self._open_ses(stack)
+        await self._supervise(self.store, self.sqs, self._open_verifier(), ses)
+
+    def _log_trust(self) -> None:
+        if not self.settings.verify_signatures:
+            log.warning("signature_verification_off", hint="only for local emulators such as moto")
+        elif self.settings.unsigned_queues:
+            log.info(
+                "unsigned_bodies_accepted",
+                queues=sorted(self.settings.unsigned_queues),
+                hint="the queue policy is their only guard",
+            )
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -302,10 +320,18 @@ class Daemon:
         verifier: SnsSignatureVerifier | None,
         ses: SuppressionList | None,
     ) -> None:
-        gate = DatabaseGate(store.ping, self.clock)
-        # Batches ready at the same moment share one transaction (see bounced/ingest/groupcommit.py).
-        committer = GroupCommitter(store, is_transient=is_transient_error)
-        pollers = self._pollers(committer, sqs, gate, verifier)
+        # The gate and the committer outlive the pollers that use them: their tasks (the database
+        # probe, the group-commit flushers) are cancelled only once every poller is done.
+        async with (
+            DatabaseGate(store.ping, self.clock) as gate,
+            # Batches ready at the same moment share one transaction (see bounced/ingest/groupcommit.py).
+            GroupCommitter(store, is_transient=is_transient_error) as committer,
+        ):
+            await self._run_tasks(store, sqs, self._pollers(committer, sqs, gate, verifier), ses)
+
+    async def _run_tasks(
+        self, store: Store, sqs: SqsQueues, pollers: Sequence[Poller], ses: SuppressionList | None
+    ) -> None:
         services_stop = asyncio.Event()
         scheduler = RetryScheduler(
             store=store,
@@ -339,9 +365,7 @@ class Daemon:
             await self._drain(tasks)
             services_stop.set()
             watchdog.cancel()
-            await committer.aclose()
             await _stop_within(services, SERVICES_STOP_TIMEOUT)
-        await gate.aclose()
 
     def _ses_sender(self, store: Store, ses: SuppressionList) -> SuppressionSender:
         return SuppressionSender(
@@ -359,14 +383,7 @@ class Daemon:
         gate: DatabaseGate,
         verifier: SnsSignatureVerifier | None,
     ) -> list[Poller]:
-        reader = MessageReader(
-            verifier=verifier,
-            allowed_topics=self.settings.allowed_topic_arns,
-            unsigned_queues=self.settings.unsigned_queues,
-            rules=self.rules,
-            max_receive_count=self.settings.max_receive_count,
-            clock=self.clock,
-        )
+        reader = self._reader(verifier)
         poll = PollSettings(
             batch_size=self.settings.batch_size,
             wait_seconds=self.settings.wait_time_seconds,
@@ -392,6 +409,18 @@ class Daemon:
                 )
         return pollers
 
+    def _reader(self, verifier: SnsSignatureVerifier | None) -> Reader:
+        """The one reader every poller shares."""
+        return MessageReader(
+            verifier=verifier,
+            allowed_topics=self.settings.allowed_topic_arns,
+            unsigned_queues=self.settings.unsigned_queues,
+            allowed_accounts=self.settings.allowed_accounts,
+            rules=self.rules,
+            max_receive_count=self.settings.max_receive_count,
+            clock=self.clock,
+        )
+
     async def _until_stopped(self, pollers: Sequence[asyncio.Task[None]]) -> None:
         """Return when stop is requested, or (with `once`) when every poller has drained its queue."""
         stopper = asyncio.ensure_future(self.stop.wait())
@@ -404,9 +433,11 @@ class Daemon:
                 _, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
+            await asyncio.wait([stopper])
 
     async def _drain(self, pollers: Sequence[asyncio.Task[None]]) -> None:
-        """Give in-flight batches the shutdown grace, then cancel (which releases their messages)."""
+        """Give the pollers the shutdown grace to finish their last receive (releasing what it brings)
+        and their batches in hand, then cancel (which releases their messages)."""
         self.stop.set()
         running = [task for task in pollers if not task.done()]
         if running:

@@ -11,16 +11,14 @@ waits, and the scheduler tries again with backoff until the queue takes it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 
 from bounced.core.clock import Clock
-from bounced.db.store import Store
 from bounced.db.views import ReleasedRetry
-from bounced.ingest.sqs import SqsQueues
 from bounced.service.supervise import Backoff, run_every
 
 log = structlog.get_logger("bounced.service.scheduler")
@@ -32,6 +30,26 @@ RECOVERY_MARGIN = timedelta(minutes=2)
 MAX_BACKOFF_SECONDS = 60.0
 # Releases one instance keeps in memory to announce again (the outbox in PostgreSQL holds them all).
 HELD_MAX = 10_000
+
+
+class RetryStore(Protocol):
+    """What the scheduler needs of the store (bounced.db.store.Store implements it)."""
+
+    async def release_due_retries(self, now: datetime, limit: int) -> list[ReleasedRetry]: ...
+
+    async def unannounced_releases(
+        self, limit: int, released_before: datetime | None = None
+    ) -> list[ReleasedRetry]: ...
+
+    async def mark_announced(self, ids: Sequence[int], now: datetime) -> None: ...
+
+
+class Outbound(Protocol):
+    """Where announcements go (bounced.ingest.sqs.SqsQueues implements it)."""
+
+    async def send_json(
+        self, queue_url: str, bodies: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[str]: ...
 
 
 class SchedulerObserver(Protocol):
@@ -63,11 +81,11 @@ class RetryScheduler:
     def __init__(
         self,
         *,
-        store: Store,
+        store: RetryStore,
         clock: Clock,
         observer: SchedulerObserver,
         interval: float,
-        sqs: SqsQueues | None = None,
+        sqs: Outbound | None = None,
         outbound_url: str | None = None,
     ) -> None:
         self._store = store

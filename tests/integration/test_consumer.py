@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -393,17 +394,16 @@ async def test_a_database_that_stays_down_leaves_the_batch_and_closes_the_gate(
     async def unreachable() -> None:
         raise ConnectionRefusedError("still down")
 
-    gate = DatabaseGate(unreachable, SystemClock())
     (message,) = await SqsQueues(aws.sqs).receive(
         wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=30
     )
-    await _poller(wiring, aws, down, gate, observer).handle([message])
+    async with DatabaseGate(unreachable, SystemClock()) as gate:
+        await _poller(wiring, aws, down, gate, observer).handle([message])
+        assert not gate.is_open  # pollers now wait instead of receiving
     assert down.calls == PollSettings().attempts
-    assert not gate.is_open  # pollers now wait instead of receiving
     assert observer.deleted_count == 0
     assert observer.failures.count("store") == 1
     assert await aws.depth(wiring.queues["bounce"]) == (0, 1)  # still held, comes back after its timeout
-    await gate.aclose()
 
 
 # One message per receive, so two messages make two batches.
@@ -413,7 +413,7 @@ ONE_AT_A_TIME = PollSettings(batch_size=1, wait_seconds=1, visibility_timeout=30
 class SlowDeleteQueues(SqsQueues):
     """Real SQS (moto over HTTP) whose deletes take `delay` seconds; records when each call ran."""
 
-    def __init__(self, client: object, delay: float) -> None:
+    def __init__(self, client: Any, delay: float) -> None:
         super().__init__(client)
         self._delay = delay
         self.calls: list[tuple[str, float, float]] = []  # (call, started, ended)
@@ -521,8 +521,9 @@ async def test_a_message_the_store_refuses_is_counted_as_quarantined(
     committer = GroupCommitter(NulPayloadStore(store, "refused@example.org"), is_transient=is_transient_error)
     observer = RecordingObserver()
     with capture_logs() as logs:
-        poller = _poller(wiring, aws, committer, DatabaseGate(store.ping, SystemClock()), observer)
-        await poller.handle(messages)
+        async with committer:
+            poller = _poller(wiring, aws, committer, DatabaseGate(store.ping, SystemClock()), observer)
+            await poller.handle(messages)
     (quarantined,) = await store.quarantine_list()
     assert quarantined.code == STORE_REJECTED
     (committed,) = [e for e in logs if e["event"] == "batch_committed"]

@@ -40,9 +40,9 @@ class Counting:
 
 async def test_concurrent_batches_share_transactions_and_count_once(store: Store, store_dsn: str) -> None:
     counting = Counting(store)
-    group = GroupCommitter(counting, is_transient=is_transient_error)
     batches = [[hard_bounce([f"g{n}-{i}@example.org"], AT) for i in range(3)] for n in range(12)]
-    summaries = await asyncio.gather(*(group.commit(batch, AT) for batch in batches))
+    async with GroupCommitter(counting, is_transient=is_transient_error) as group:
+        summaries = await asyncio.gather(*(group.commit(batch, AT) for batch in batches))
     assert sum(counting.commits) == 36
     assert len(counting.commits) < 12  # batches that arrived together were committed together
     assert sum(s.new_events for s in summaries) == 36  # the group's summary is reported once
@@ -55,12 +55,15 @@ async def test_concurrent_batches_share_transactions_and_count_once(store: Store
 
 async def test_a_refused_group_is_split_so_only_the_bad_batch_fails(store: Store) -> None:
     counting = Counting(store, poisoned="bad@example.org")
-    group = GroupCommitter(counting, is_transient=is_transient_error)
     good = [soft_bounce(["fine1@example.org"], AT)], [soft_bounce(["fine2@example.org"], AT)]
     bad = [hard_bounce(["bad@example.org"], AT)]
-    results = await asyncio.gather(
-        group.commit(good[0], AT), group.commit(bad, AT), group.commit(good[1], AT), return_exceptions=True
-    )
+    async with GroupCommitter(counting, is_transient=is_transient_error) as group:
+        results = await asyncio.gather(
+            group.commit(good[0], AT),
+            group.commit(bad, AT),
+            group.commit(good[1], AT),
+            return_exceptions=True,
+        )
     assert isinstance(results[1], asyncpg.exceptions.CharacterNotInRepertoireError)
     assert not isinstance(results[0], BaseException)
     assert not isinstance(results[2], BaseException)
@@ -76,25 +79,25 @@ async def test_a_transient_failure_reaches_every_caller(store: Store) -> None:
         async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
             raise ConnectionRefusedError("down")
 
-    group = GroupCommitter(Down(), is_transient=is_transient_error)
-    results = await asyncio.gather(
-        *(group.commit([hard_bounce([f"t{n}@example.org"], AT)], AT) for n in range(3)),
-        return_exceptions=True,
-    )
+    async with GroupCommitter(Down(), is_transient=is_transient_error) as group:
+        results = await asyncio.gather(
+            *(group.commit([hard_bounce([f"t{n}@example.org"], AT)], AT) for n in range(3)),
+            return_exceptions=True,
+        )
     assert all(isinstance(r, ConnectionRefusedError) for r in results)
 
 
 async def test_a_cancelled_caller_does_not_stop_the_write(store: Store) -> None:
-    group = GroupCommitter(store, is_transient=is_transient_error)
-    waiting = asyncio.create_task(group.commit([hard_bounce(["gone@example.org"], AT)], AT))
-    await asyncio.sleep(0)
-    waiting.cancel()
-    other = await group.commit([hard_bounce(["stay@example.org"], AT)], AT)
-    assert other.new_events >= 0
-    for _ in range(50):
-        if await store.recipient("gone@example.org") is not None:
-            break
-        await asyncio.sleep(0.05)
+    async with GroupCommitter(store, is_transient=is_transient_error) as group:
+        waiting = asyncio.create_task(group.commit([hard_bounce(["gone@example.org"], AT)], AT))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        other = await group.commit([hard_bounce(["stay@example.org"], AT)], AT)
+        assert other.new_events >= 0
+        for _ in range(50):
+            if await store.recipient("gone@example.org") is not None:
+                break
+            await asyncio.sleep(0.05)
     assert await store.recipient("gone@example.org") is not None  # committed anyway: idempotent if seen again
 
 
@@ -104,11 +107,10 @@ async def test_closing_cancels_a_group_stuck_on_the_database(store: Store, store
         transaction = blocker.transaction()
         await transaction.start()
         await blocker.execute("LOCK TABLE recipients IN ACCESS EXCLUSIVE MODE")
-        group = GroupCommitter(store, is_transient=is_transient_error)
-        stuck = asyncio.create_task(group.commit([hard_bounce(["stuck@example.org"], AT)], AT))
-        await asyncio.sleep(0.3)
-        assert not stuck.done()
-        await group.aclose()
+        async with GroupCommitter(store, is_transient=is_transient_error) as group:
+            stuck = asyncio.create_task(group.commit([hard_bounce(["stuck@example.org"], AT)], AT))
+            await asyncio.sleep(0.3)
+            assert not stuck.done()
         with pytest.raises(ConnectionAbortedError):
             await stuck
         await transaction.rollback()
@@ -119,9 +121,9 @@ async def test_closing_cancels_a_group_stuck_on_the_database(store: Store, store
 
 async def test_with_concurrency_groups_commit_side_by_side_and_all_land(store: Store, store_dsn: str) -> None:
     counting = Counting(store)
-    group = GroupCommitter(counting, is_transient=is_transient_error, concurrency=3)
     batches = [[hard_bounce([f"c{n}@example.org"], AT)] for n in range(20)]
-    await asyncio.gather(*(group.commit(batch, AT) for batch in batches))
+    async with GroupCommitter(counting, is_transient=is_transient_error, concurrency=3) as group:
+        await asyncio.gather(*(group.commit(batch, AT) for batch in batches))
     assert sum(counting.commits) == 20
     conn = await asyncpg.connect(store_dsn)
     try:
@@ -133,8 +135,8 @@ async def test_with_concurrency_groups_commit_side_by_side_and_all_land(store: S
 async def test_a_commit_right_after_the_last_group_finished_is_not_stranded(store: Store) -> None:
     """The flusher of a finished group is still winding down when its caller resumes; a commit made
     at that very moment must start a new flusher, not wait for one that is ending."""
-    group = GroupCommitter(store, is_transient=is_transient_error)
-    await group.commit([hard_bounce(["first@example.org"], AT)], AT)
-    async with asyncio.timeout(5):
-        await group.commit([hard_bounce(["second@example.org"], AT)], AT)
+    async with GroupCommitter(store, is_transient=is_transient_error) as group:
+        await group.commit([hard_bounce(["first@example.org"], AT)], AT)
+        async with asyncio.timeout(5):
+            await group.commit([hard_bounce(["second@example.org"], AT)], AT)
     assert await store.recipient("second@example.org") is not None

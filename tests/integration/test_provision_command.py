@@ -9,6 +9,8 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML (via cfn-lint) ships no stubs
 
 from bounced.cli import main
+from bounced.core import samples
+from tests.support.eventbridge import events_client, put_ses_event
 from tests.support.feedback import aws_clients
 
 pytestmark = pytest.mark.integration
@@ -101,3 +103,53 @@ async def _in_thread(func: object, *args: object) -> dict[str, str]:
 
     result: dict[str, str] = await asyncio.to_thread(func, *args)  # type: ignore[arg-type]
     return result
+
+
+async def test_via_eventbridge_a_rule_feeds_one_queue_only_it_may_send_to(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = await _in_thread(provision, capsys, "--via", "eventbridge", "--prefix", "e")
+    assert set(settings) == {"BOUNCED_BOUNCE_QUEUE_URL", "BOUNCED_RETRY_QUEUE_URL", "BOUNCED_UNSIGNED_QUEUES"}
+    assert settings["BOUNCED_UNSIGNED_QUEUES"] == "bounce"  # EventBridge signs nothing
+    url = settings["BOUNCED_BOUNCE_QUEUE_URL"]
+    assert url.endswith("/e-events")
+    async with aws_clients(aws_env) as aws, events_client(aws_env) as events:
+        rule = await events.describe_rule(Name="e-events")
+        assert rule["State"] == "ENABLED"
+        assert json.loads(rule["EventPattern"])["source"] == ["aws.ses"]
+        attributes = (await aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]))["Attributes"]
+        assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].endswith(":e-events-dlq")
+        (statement,) = json.loads(attributes["Policy"])["Statement"]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == rule["Arn"]
+        (target,) = (await events.list_targets_by_rule(Rule="e-events"))["Targets"]
+        assert target["Arn"] == attributes["QueueArn"]
+        await put_ses_event(events, samples.bounce(["a@example.org"], event=True), source="my.app")
+        await put_ses_event(events, samples.bounce(["a@example.org"], event=True))
+        received = (await aws.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2))["Messages"]
+    (body,) = [json.loads(m["Body"]) for m in received]  # only SES's event matched
+    assert (body["source"], body["detail-type"]) == ("aws.ses", "Email Bounced")
+    assert body["detail"]["bounce"]["bouncedRecipients"] == [{"emailAddress": "a@example.org", **_DSN}]
+
+
+_DSN = {
+    "action": "failed",
+    "status": "5.1.1",
+    "diagnosticCode": samples.bounce()["bounce"]["bouncedRecipients"][0]["diagnosticCode"],
+}
+
+
+async def test_via_eventbridge_running_twice_changes_nothing(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = await _in_thread(provision, capsys, "--via", "eventbridge")
+    second = await _in_thread(provision, capsys, "--via", "eventbridge")
+    assert first == second
+    async with events_client(aws_env) as events:
+        assert len((await events.list_targets_by_rule(Rule="bounced-events"))["Targets"]) == 1
+        assert [r["Name"] for r in (await events.list_rules())["Rules"]] == ["bounced-events"]
+
+
+def test_raw_delivery_is_no_option_of_eventbridge(aws_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["provision", "--via", "eventbridge", "--raw", "bounce"]) == 2
+    assert "--raw applies to SNS subscriptions" in capsys.readouterr().err

@@ -136,6 +136,6 @@ async def drain(
         for i in range(pollers_per_queue)
     ]
     stop = asyncio.Event()
-    await asyncio.gather(*(p.run(stop, until_empty=True) for p in pollers))
-    await gate.aclose()
+    async with gate, committer:
+        await asyncio.gather(*(p.run(stop, until_empty=True) for p in pollers))
     return observer

@@ -56,6 +56,8 @@ def test_environment_values_are_typed() -> None:
         ("BOUNCED_SHUTDOWN_GRACE", "soon", "seconds"),
         ("BOUNCED_UNSIGNED_QUEUES", "bounce,bounces", "unknown queue 'bounces'"),
         ("BOUNCED_UNSIGNED_QUEUES", "retry", "unknown queue 'retry'"),
+        ("BOUNCED_ALLOWED_ACCOUNTS", "12345678901", "'12345678901' is not an AWS account id"),
+        ("BOUNCED_ALLOWED_ACCOUNTS", "123456789012,arn:aws:iam::1:root", "is not an AWS account id"),
     ],
 )
 def test_invalid_values_name_the_setting(name: str, value: str, says: str) -> None:
@@ -79,6 +81,18 @@ def test_invalid_values_name_the_setting(name: str, value: str, says: str) -> No
 def test_unsigned_queues_are_named_by_their_short_names(value: str, queues: set[str]) -> None:
     assert load_settings({"BOUNCED_UNSIGNED_QUEUES": value}).unsigned_queues == queues
     assert Settings().unsigned_queues == frozenset()  # none unless the operator says so
+
+
+def test_allowed_accounts_are_twelve_digit_ids(tmp_path: Path) -> None:
+    value = " 123456789012, 210987654321 ,"
+    assert load_settings({"BOUNCED_ALLOWED_ACCOUNTS": value}).allowed_accounts == {
+        "123456789012",
+        "210987654321",
+    }
+    assert Settings().allowed_accounts == frozenset()  # any account unless the operator says so
+    path = tmp_path / "b.toml"
+    path.write_text('allowed_accounts = ["123456789012"]\n', encoding="utf-8")
+    assert load_settings({}, str(path)).allowed_accounts == {"123456789012"}
 
 
 def test_unsigned_queues_from_toml_are_a_list(tmp_path: Path) -> None:

@@ -134,4 +134,4 @@ def test_without_the_embedded_extra_the_demo_says_what_to_install(
     monkeypatch.setitem(sys.modules, "moto.server", None)  # importing it now raises ImportError
     monkeypatch.setattr(demo_command, "configure_logging", lambda *_: None)  # keep structlog's set-up
     assert main(["demo"]) == 2
-    assert "pip install 'bounced[embedded]'" in capsys.readouterr().err
+    assert "pip install 'bounced-ses[embedded]'" in capsys.readouterr().err

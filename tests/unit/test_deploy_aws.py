@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML (via cfn-lint) ships no stubs
 
+from bounced.core.envelope import DETAIL_TYPES
+from bounced.ingest.provision import EVENT_PATTERN
 from bounced.service.config import Settings, load_settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "bounced.yaml"
@@ -27,8 +29,8 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
+    if suffix in ("Ref", "Condition"):  # their long forms have no Fn:: prefix
+        return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{suffix}": value}
@@ -90,7 +92,7 @@ def test_subscriptions_keep_the_envelope_by_default(template: dict[str, Any]) ->
 
 def test_everything_is_encrypted_at_rest(template: dict[str, Any]) -> None:
     queues = resources(template, "AWS::SQS::Queue")
-    assert len(queues) == 7
+    assert len(queues) == 9
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
     topics = resources(template, "AWS::SNS::Topic")
     assert len(topics) == 3
@@ -147,7 +149,7 @@ def test_outputs_give_what_the_settings_need(template: dict[str, Any]) -> None:
 
 def test_raw_delivery_comes_with_the_unsigned_queues_setting(template: dict[str, Any]) -> None:
     assert template["Conditions"]["WithRawDelivery"] == {
-        "Fn::Equals": [{"Ref": "RawMessageDelivery"}, "true"]
+        "Fn::And": [{"Condition": "ViaSns"}, {"Fn::Equals": [{"Ref": "RawMessageDelivery"}, "true"]}]
     }
     output = template["Outputs"]["UnsignedQueues"]
     assert output["Condition"] == "WithRawDelivery"  # enveloped subscriptions: no queue takes raw bodies
@@ -160,3 +162,75 @@ def test_raw_delivery_comes_with_the_unsigned_queues_setting(template: dict[str,
         "delivery",
     }
     assert load_settings({"BOUNCED_UNSIGNED_QUEUES": without}).unsigned_queues == {"bounce", "complaint"}
+
+
+EVENTBRIDGE_RESOURCES = {
+    "ConfigurationSet",
+    "EventDestination",
+    "EventsDeadLetterQueue",
+    "EventsQueue",
+    "EventsRule",
+    "EventsQueuePolicy",
+}
+
+
+def test_feedback_comes_either_through_sns_or_through_eventbridge(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["FeedbackVia"]["Default"] == "sns"
+    assert template["Parameters"]["FeedbackVia"]["AllowedValues"] == ["sns", "eventbridge"]
+    sns_only = {"TopicKey", "TopicKeyAlias", "TopicPolicy"} | {
+        f"{kind}{part}"
+        for kind in KINDS
+        for part in ("Topic", "Queue", "DeadLetterQueue", "QueuePolicy", "Subscription")
+    }
+    for name, resource in template["Resources"].items():
+        condition = resource.get("Condition")
+        if name in EVENTBRIDGE_RESOURCES:
+            assert condition in {"ViaEventBridge", "NewConfigurationSet"}, name
+        elif name.startswith("Delivery"):
+            assert condition == "WithDeliveries", name
+        elif name in sns_only:
+            assert condition == "ViaSns", name
+        else:
+            assert condition is None, name  # the retry queue and the daemon policy: both ways
+    assert template["Conditions"]["WithDeliveries"]["Fn::And"][0] == {"Condition": "ViaSns"}
+
+
+def test_the_eventbridge_rule_feeds_its_queue_and_only_it_may_send(template: dict[str, Any]) -> None:
+    rule = template["Resources"]["EventsRule"]["Properties"]
+    assert rule["EventBusName"] == "default"  # SES publishes to the default bus only
+    assert rule["EventPattern"] == EVENT_PATTERN  # as `bounced provision --via eventbridge` makes it
+    assert EVENT_PATTERN["source"] == ["aws.ses"]
+    assert set(EVENT_PATTERN["detail-type"]) <= set(DETAIL_TYPES)
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    policy = template["Resources"]["EventsQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "EventsQueue"}]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["EventsRule", "Arn"]}}}
+    redrive = template["Resources"]["EventsQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}
+
+
+def test_the_configuration_set_publishes_to_the_default_bus(template: dict[str, Any]) -> None:
+    destination = template["Resources"]["EventDestination"]["Properties"]["EventDestination"]
+    assert destination["Enabled"] is True
+    bus = destination["EventBridgeDestination"]["EventBusArn"]["Fn::Sub"]
+    assert bus.endswith(":event-bus/default")
+    types = [t for t in destination["MatchingEventTypes"] if isinstance(t, str)]
+    assert {"bounce", "complaint", "deliveryDelay"} <= set(types)
+    assert {"Fn::If": ["DeliveriesWanted", "delivery", {"Ref": "AWS::NoValue"}]} in destination[
+        "MatchingEventTypes"
+    ]
+
+
+def test_eventbridge_outputs_give_what_the_settings_need(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert "BOUNCED_BOUNCE_QUEUE_URL" in outputs["EventsQueueUrl"]["Description"]
+    unsigned = outputs["EventsUnsignedQueues"]
+    assert "BOUNCED_UNSIGNED_QUEUES" in unsigned["Description"]
+    assert load_settings({"BOUNCED_UNSIGNED_QUEUES": unsigned["Value"]}).unsigned_queues == {"bounce"}
+    assert outputs["AllowedAccounts"]["Description"] == "BOUNCED_ALLOWED_ACCOUNTS"
+    for name in ("EventsQueueUrl", "EventsUnsignedQueues", "AllowedAccounts", "SesConfigurationSet"):
+        assert outputs[name]["Condition"] == "ViaEventBridge"

@@ -149,20 +149,19 @@ async def test_a_postgres_outage_longer_than_any_allowance_is_alive_and_unready(
     async def ping() -> None:
         raise ConnectionRefusedError("connection refused")
 
-    gate = DatabaseGate(ping, clock)
-    gate.close()
-    pollers = [asyncio.create_task(gate.wait_open(), name=f"poller:bounce:{i}") for i in range(2)]
-    for task in pollers:
-        beats.register_task(task.get_name(), task, T0)
-    try:
-        await _run_until(clock, at(600))
-        report = beats.report(clock.now())
-        readiness = await run_checks({"database": ping}, per_check_seconds=1.0)
-    finally:
-        ticker.cancel()
+    async with DatabaseGate(ping, clock) as gate:
+        gate.close()
+        pollers = [asyncio.create_task(gate.wait_open(), name=f"poller:bounce:{i}") for i in range(2)]
         for task in pollers:
-            task.cancel()
-        await gate.aclose()
+            beats.register_task(task.get_name(), task, T0)
+        try:
+            await _run_until(clock, at(600))
+            report = beats.report(clock.now())
+            readiness = await run_checks({"database": ping}, per_check_seconds=1.0)
+        finally:
+            ticker.cancel()
+            for task in pollers:
+                task.cancel()
     assert report.healthy, report.to_json()
     assert [c.task for c in report.components if c.name.startswith("poller")] == ["running", "running"]
     assert not readiness.ready

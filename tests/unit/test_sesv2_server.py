@@ -6,16 +6,29 @@ Every method, URI, field, query name and error the fake reads or returns is chec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import botocore.session
 import pytest
+from botocore.model import ListShape, Shape, StringShape, StructureShape
 
 from tests.support import sesv2_server as fake
 
 MODEL = botocore.session.get_session().get_service_model("sesv2")
 
 
-def _members(shape_name: str) -> dict[str, object]:
-    return dict(MODEL.shape_for(shape_name).members)
+def members(shape: Shape | None) -> Mapping[str, Shape]:
+    """A structure's members (failing the test when `shape` is not a structure)."""
+    assert isinstance(shape, StructureShape), shape
+    return shape.members
+
+
+def input_members(operation: str) -> Mapping[str, Shape]:
+    return members(MODEL.operation_model(operation).input_shape)
+
+
+def output_members(operation: str) -> Mapping[str, Shape]:
+    return members(MODEL.operation_model(operation).output_shape)
 
 
 def test_the_model_is_rest_json() -> None:
@@ -30,33 +43,36 @@ def test_each_operation_has_the_method_and_uri_of_the_model(operation: str, meth
 
 def test_the_address_in_the_uri_is_the_email_address_member() -> None:
     for operation in ("DeleteSuppressedDestination", "GetSuppressedDestination"):
-        member = MODEL.operation_model(operation).input_shape.members["EmailAddress"]
+        member = input_members(operation)["EmailAddress"]
         assert member.serialization == {"location": "uri", "name": "EmailAddress"}
 
 
 def test_put_reads_body_fields_the_model_has() -> None:
-    members = MODEL.operation_model("PutSuppressedDestination").input_shape.members
+    put = input_members("PutSuppressedDestination")
     for name in fake.PUT_BODY_FIELDS:
-        assert name in members
-        assert "location" not in members[name].serialization  # in the JSON body
-    assert set(fake.REASONS) == set(MODEL.shape_for("SuppressionListReason").enum)
+        assert name in put
+        assert "location" not in put[name].serialization  # in the JSON body
+    reason = MODEL.shape_for("SuppressionListReason")
+    assert isinstance(reason, StringShape)
+    assert set(fake.REASONS) == set(reason.enum)
 
 
 def test_list_reads_query_names_and_returns_fields_the_model_has() -> None:
-    operation = MODEL.operation_model("ListSuppressedDestinations")
-    members = operation.input_shape.members
-    for member, query in fake.LIST_QUERY_FIELDS.items():
-        assert members[member].serialization == {"location": "querystring", "name": query}
-    assert set(fake.LIST_OUTPUT_FIELDS) <= set(operation.output_shape.members)
-    summaries = operation.output_shape.members["SuppressedDestinationSummaries"]
-    assert set(fake.SUMMARY_FIELDS) <= set(summaries.member.members)
-    assert operation.output_shape.members["NextToken"].type_name == "string"
+    query = input_members("ListSuppressedDestinations")
+    for member, name in fake.LIST_QUERY_FIELDS.items():
+        assert query[member].serialization == {"location": "querystring", "name": name}
+    output = output_members("ListSuppressedDestinations")
+    assert set(fake.LIST_OUTPUT_FIELDS) <= set(output)
+    summaries = output["SuppressedDestinationSummaries"]
+    assert isinstance(summaries, ListShape)
+    assert set(fake.SUMMARY_FIELDS) <= set(members(summaries.member))
+    assert output["NextToken"].type_name == "string"
 
 
 def test_get_returns_fields_the_model_has() -> None:
-    output = MODEL.operation_model("GetSuppressedDestination").output_shape
-    assert set(fake.GET_OUTPUT_FIELDS) <= set(output.members)
-    assert set(fake.SUMMARY_FIELDS) <= set(output.members["SuppressedDestination"].members)
+    output = output_members("GetSuppressedDestination")
+    assert set(fake.GET_OUTPUT_FIELDS) <= set(output)
+    assert set(fake.SUMMARY_FIELDS) <= set(members(output["SuppressedDestination"]))
 
 
 def test_errors_have_the_status_codes_of_the_model() -> None:

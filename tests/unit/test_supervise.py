@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -16,13 +17,11 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def no_such_queue() -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": "QueueDoesNotExist", "Message": "gone"},
-            "ResponseMetadata": {"HTTPStatusCode": 400},
-        },
-        "SendMessageBatch",
-    )
+    reply: Any = {  # SQS's reply, as much of it as is_transient reads
+        "Error": {"Code": "QueueDoesNotExist", "Message": "gone"},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+    return ClientError(reply, "SendMessageBatch")
 
 
 def test_backoff_doubles_from_the_first_wait_up_to_the_longest() -> None:
