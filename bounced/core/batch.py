@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from bounced.core.manual import MANUAL
 from bounced.core.model import Action, Classified, Decision, Quarantined, Recipient, Status
@@ -263,11 +263,17 @@ def quarantine_records(items: Sequence[Quarantined]) -> list[QuarantineInput]:
     ]
 
 
+class Row(Protocol):
+    """A row read from the database, by column name (the driver's record type, or a mapping)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 _STATE_FIELDS = [f.name for f in fields(RecipientState)]
 _state_values = attrgetter(*_STATE_FIELDS)
 
 
-def state_from_record(record: Mapping[str, Any]) -> RecipientState:
+def state_from_record(record: Row) -> RecipientState:
     """A `recipients` row as the state rules see it."""
     values = {name: record[name] for name in _STATE_FIELDS}
     values["status"] = Status(values["status"])

@@ -328,7 +328,8 @@ class Store:
 
     async def prunable(self, before: datetime) -> Prunable:
         """What pruning at `before` would remove."""
-        return from_record(Prunable, await self._pool.fetchrow(sql("prunable"), before))
+        (row,) = await self._pool.fetch(sql("prunable"), before)  # one row of counts
+        return from_record(Prunable, row)
 
 
 class _WriteConflictError(Exception):
@@ -354,7 +355,7 @@ class _Written:
 
 def conflict_pause(conflicts: int, unit: float) -> float:
     """Seconds to pause after `conflicts` write conflicts in a row; `unit` in [0, 1) is the jitter."""
-    return unit * min(CONFLICT_PAUSE_MAX, CONFLICT_PAUSE_FIRST * 2 ** (conflicts - 1))
+    return unit * min(CONFLICT_PAUSE_MAX, CONFLICT_PAUSE_FIRST * 2.0 ** min(conflicts - 1, 32))
 
 
 async def _recorded(conn: Connection, batch: Batch) -> frozenset[EventKey]:

@@ -134,7 +134,7 @@ async def test_a_notification_is_stored_once_and_its_audit_rows_point_at_it(
     await store.commit([wide], now=T0 + H)
     conn = await asyncpg.connect(empty_database)
     try:
-        row = await conn.fetchrow("SELECT * FROM notifications")
+        (row,) = await conn.fetch("SELECT * FROM notifications")
         assert row["payload"] == wide.notification.payload
         assert (row["source"], row["kind"], row["queue"]) == ("raw", "bounce", "bounce")
         assert (row["sqs_message_id"], row["sent_at"]) == (wide.sqs_message_id, wide.sent_at)
