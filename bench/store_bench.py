@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from bench import bodies
-from bounced.core.batch import event_records, event_rows, event_values, provisional_ids
+from bounced.core.batch import event_records, event_rows, provisional_ids
 from bounced.core.classify import classify
 from bounced.core.model import Action, Classified, Status
 from bounced.core.parse import parse_body
@@ -25,8 +25,8 @@ from bounced.core.policy import DEFAULT_POLICY
 from bounced.db.store import Store
 
 QUEUE = "bounce"
-# The columns Store.commit writes into `events` (bounced_event_input's, then recorded_at; COPY leaves
-# notification_id NULL, in its favour).
+# The columns Store.commit writes into `events` (bounced_event_input's first ones, then recorded_at;
+# COPY leaves actor, note and notification_id NULL, in its favour).
 EVENT_COLUMNS = (
     "kind",
     "action",
@@ -99,8 +99,8 @@ def copy_records(
     address into `recipients`. The retries a transient bounce schedules are left out, in COPY's
     favour."""
     rows = event_rows(outcomes)
-    events = [(*values, now) for values in event_values(rows)]
-    _, notifications = event_records(rows, provisional_ids(len(rows)))
+    inputs, notifications = event_records(rows, provisional_ids(len(rows)))
+    events = [(*values[: len(EVENT_COLUMNS) - 1], now) for values in inputs]
     states: dict[str, tuple[Any, ...]] = {}
     for applied in outcomes:
         n = applied.notification

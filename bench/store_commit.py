@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bounced.core.batch import event_records, event_rows, event_values, provisional_ids
+from bounced.core.batch import event_records, event_rows, provisional_ids
 from bounced.core.model import Classified
 from bounced.core.policy import DEFAULT_POLICY
 from tests.support import postgres
@@ -54,8 +54,9 @@ async def measure(dsn: str, size: int) -> tuple[float, float]:
         started = time.perf_counter()
         for batch in batches(count, size, "p"):
             rows = event_rows(batch)
-            records = [(*values, T0) for values in event_values(rows)]
-            notifications = [(*v, T0) for v in event_records(rows, provisional_ids(len(rows)))[1]]
+            inputs, notification_inputs = event_records(rows, provisional_ids(len(rows)))
+            records = [(*values[: len(COLUMNS) - 1], T0) for values in inputs]
+            notifications = [(*v, T0) for v in notification_inputs]
             async with conn.transaction():
                 await conn.copy_records_to_table(
                     "notifications", records=notifications, columns=NOTIFICATION_COLUMNS

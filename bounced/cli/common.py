@@ -58,18 +58,23 @@ def load(args: argparse.Namespace) -> Settings:
 def run_with_store(action: Callable[[Store], Awaitable[int]], policy: RetryPolicy = DEFAULT_POLICY) -> int:
     """Open the store named by the environment, check its schema, run `action`, close it.
     Connection and database errors become one line on stderr (password redacted) and exit 1.
-    `policy` matters only to commands that commit (quarantine replay): pass the configured one."""
-    dsn = configured_database_url()
+    `policy` matters only to commands that commit (quarantine replay): pass the configured one.
+    With `BOUNCED_SES_SUPPRESSION=push`, the changes a command writes queue their calls to SES's
+    suppression list, as the daemon's do."""
+    settings = load(argparse.Namespace())
+    dsn = settings.database_url
     try:
-        return asyncio.run(_run(dsn, action, policy))
+        return asyncio.run(_run(dsn, action, policy, ses_push=settings.pushes_to_ses()))
     except (OSError, TimeoutError) as error:
         return fail(f"cannot reach the database at {redact(dsn)}: {scrub(str(error), dsn)}")
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         return fail(f"database error at {redact(dsn)}: {scrub(str(error), dsn)}")
 
 
-async def _run(dsn: str | None, action: Callable[[Store], Awaitable[int]], policy: RetryPolicy) -> int:
-    store = await Store.connect(dsn, policy=policy, min_size=1, max_size=2)
+async def _run(
+    dsn: str | None, action: Callable[[Store], Awaitable[int]], policy: RetryPolicy, *, ses_push: bool
+) -> int:
+    store = await Store.connect(dsn, policy=policy, min_size=1, max_size=2, ses_push=ses_push)
     try:
         status = await store.schema_status()
         if status.state is not SchemaState.CURRENT:

@@ -1,6 +1,7 @@
 """Turning a batch of outcomes into the store's rows and back (pure): the audit rows and their
-idempotency keys, the notifications they point at (the raw payload, once each), the column arrays
-the `unnest` statements take, and the commit summary."""
+idempotency keys, the notifications they point at (the raw payload, once each), the row types
+`write_batch` takes (one named tuple per composite input type, fields in the type's order; a test
+holds them to the migrated schema), and the commit summary."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple, Protocol
 
+from bounced.core.manual import MANUAL
 from bounced.core.model import Action, Classified, Decision, Quarantined, Recipient, Status
 from bounced.core.state import Escalate, Event, RecipientState, ScheduleRetry
 
@@ -65,10 +68,85 @@ def event_rows(applied: Iterable[Classified]) -> list[EventRow]:
     return rows
 
 
-def event_records(rows: Sequence[EventRow], event_ids: Sequence[int]) -> tuple[list[Any], list[Any]]:
-    """`write_batch`'s $1 and $14: one `bounced_event_input` per row, with the row's (provisional)
-    id and its notification's position in the other list; and one `bounced_notification_input` per
-    distinct payload among the rows' notifications, in digest order (one lock order).
+class EventInput(NamedTuple):
+    """One `bounced_event_input`: an audit row to insert, as `write_batch` takes it. Its fields are
+    the `events` columns a batch fills, in table order, then where the row points (a tested match)."""
+
+    kind: str
+    action: str
+    address: str | None
+    reason: str | None
+    cause: str | None
+    bounce_type: str | None
+    bounce_subtype: str | None
+    complaint_feedback_type: str | None
+    complaint_subtype: str | None
+    delay_type: str | None
+    dsn_status: str | None
+    diagnostic_code: str | None
+    feedback_id: str | None
+    ses_message_id: str | None
+    sns_message_id: str | None
+    queue: str | None
+    sqs_message_id: str | None
+    occurred_at: datetime
+    actor: str | None
+    note: str | None
+    notification_ref: int | None  # 1-based position of its notification in the plan's list
+    provisional_id: int  # negative: the id the plan gives the row before it exists
+
+
+class NotificationInput(NamedTuple):
+    """One `bounced_notification_input`: an SES record received, recorded once by its digest."""
+
+    digest: bytes
+    source: str
+    kind: str
+    feedback_id: str | None
+    ses_message_id: str | None
+    sns_message_id: str | None
+    queue: str
+    sqs_message_id: str
+    sent_at: datetime | None
+    occurred_at: datetime
+    time_source: str
+    claimed_time: str | None
+    payload: str | None
+
+
+class RetryInput(NamedTuple):
+    """One `bounced_retry_input`: a pending retry, or the record of an escalation."""
+
+    address: str
+    ses_message_id: str | None
+    event_id: int
+    cause: str
+    attempt: int
+    due_at: datetime
+    state: str
+
+
+class QuarantineInput(NamedTuple):
+    """One `bounced_quarantine_input`: a message kept with its raw bytes."""
+
+    queue: str
+    sqs_message_id: str
+    body: bytes
+    code: str
+    detail: str
+    receive_count: int
+
+
+STATE_INPUT_FIELDS = (*(f.name for f in fields(RecipientState)), "created_at", "is_new")
+"""The attributes of `bounced_state_input`: a state row's fields, then when a new row was created
+and whether it is new."""
+
+
+def event_records(
+    rows: Sequence[EventRow], event_ids: Sequence[int]
+) -> tuple[list[EventInput], list[NotificationInput]]:
+    """The audit rows with their (provisional) ids and their notifications' positions, and one
+    notification per distinct payload among the rows, in digest order (one lock order).
 
     Every row of one notification shares that notification's record: the payload travels once."""
     digests: dict[int, bytes] = {}
@@ -81,10 +159,10 @@ def event_records(rows: Sequence[EventRow], event_ids: Sequence[int]) -> tuple[l
     ordered = sorted(notifications)
     position = {digest: index for index, digest in enumerate(ordered, start=1)}
     events = [
-        (*_event_values(row), position[digests[id(row.applied)]], event_id)
+        _event_input(row, position[digests[id(row.applied)]], event_id)
         for row, event_id in zip(rows, event_ids, strict=True)
     ]
-    return events, [_notification_values(digest, notifications[digest]) for digest in ordered]
+    return events, [_notification_input(digest, notifications[digest]) for digest in ordered]
 
 
 def payload_digest(payload: str) -> bytes:
@@ -93,51 +171,81 @@ def payload_digest(payload: str) -> bytes:
     return hashlib.sha256(payload.encode("utf-8")).digest()
 
 
-def _notification_values(digest: bytes, applied: Classified) -> tuple[Any, ...]:
+def _notification_input(digest: bytes, applied: Classified) -> NotificationInput:
     n = applied.notification
-    return (
-        digest,
-        n.source.value,
-        n.kind.value,
-        _text(n.feedback_id),
-        _text(n.ses_message_id),
-        _text(n.envelope.message_id) if n.envelope else None,
-        applied.queue,
-        applied.sqs_message_id,
-        applied.sent_at,
-        n.occurred_at,
-        n.time_source.value,
-        n.claimed_time,
-        n.payload or None,
+    return NotificationInput(
+        digest=digest,
+        source=n.source.value,
+        kind=n.kind.value,
+        feedback_id=_text(n.feedback_id),
+        ses_message_id=_text(n.ses_message_id),
+        sns_message_id=_text(n.envelope.message_id) if n.envelope else None,
+        queue=applied.queue,
+        sqs_message_id=applied.sqs_message_id,
+        sent_at=applied.sent_at,
+        occurred_at=n.occurred_at,
+        time_source=n.time_source.value,
+        claimed_time=n.claimed_time,
+        payload=n.payload or None,
     )
 
 
-def event_values(rows: Sequence[EventRow]) -> list[tuple[Any, ...]]:
-    """The `events` columns each row fills, kind to occurred_at (as `bounced_event_input` orders them)."""
-    return [_event_values(row) for row in rows]
-
-
-def _event_values(row: EventRow) -> tuple[Any, ...]:
+def _event_input(row: EventRow, notification_ref: int, event_id: int) -> EventInput:
     n, d, r = row.applied.notification, row.decision, row.recipient
-    return (
-        n.kind.value,
-        d.action.value,
-        d.address,
-        d.reason,
-        d.cause,
-        n.bounce_type,
-        n.bounce_subtype,
-        n.complaint_feedback_type,
-        n.complaint_subtype,
-        n.delay_type,
-        r.dsn_status if r else None,
-        r.diagnostic_code if r else None,
-        _text(n.feedback_id),
-        _text(n.ses_message_id),
-        _text(n.envelope.message_id) if n.envelope else None,
-        row.applied.queue,
-        row.applied.sqs_message_id,
-        n.occurred_at,
+    return EventInput(
+        kind=n.kind.value,
+        action=d.action.value,
+        address=d.address,
+        reason=d.reason,
+        cause=d.cause,
+        bounce_type=n.bounce_type,
+        bounce_subtype=n.bounce_subtype,
+        complaint_feedback_type=n.complaint_feedback_type,
+        complaint_subtype=n.complaint_subtype,
+        delay_type=n.delay_type,
+        dsn_status=r.dsn_status if r else None,
+        diagnostic_code=r.diagnostic_code if r else None,
+        feedback_id=_text(n.feedback_id),
+        ses_message_id=_text(n.ses_message_id),
+        sns_message_id=_text(n.envelope.message_id) if n.envelope else None,
+        queue=row.applied.queue,
+        sqs_message_id=row.applied.sqs_message_id,
+        occurred_at=n.occurred_at,
+        actor=None,
+        note=None,
+        notification_ref=notification_ref,
+        provisional_id=event_id,
+    )
+
+
+def manual_event(
+    state: RecipientState, action: Action, *, actor: str, note: str, now: datetime, kind: str = MANUAL
+) -> EventInput:
+    """The audit row of a person's change to `state.address` (kind `manual` unless told, who and
+    why), with the provisional id -1."""
+    return EventInput(
+        kind=kind,
+        action=action.value,
+        address=state.address,
+        reason=state.reason,
+        cause=None,
+        bounce_type=None,
+        bounce_subtype=None,
+        complaint_feedback_type=None,
+        complaint_subtype=None,
+        delay_type=None,
+        dsn_status=None,
+        diagnostic_code=None,
+        feedback_id=None,
+        ses_message_id=None,
+        sns_message_id=None,
+        queue=None,
+        sqs_message_id=None,
+        occurred_at=now,
+        actor=actor,
+        note=note,
+        notification_ref=None,
+        provisional_id=-1,
     )
 
 
@@ -147,23 +255,25 @@ def provisional_ids(count: int) -> list[int]:
     return list(range(-count, 0))
 
 
-def quarantine_columns(items: Sequence[Quarantined]) -> list[list[Any]]:
-    """The arrays $1..$6 of `insert_quarantine`, sorted by SQS message id (one lock order)."""
+def quarantine_records(items: Sequence[Quarantined]) -> list[QuarantineInput]:
+    """The quarantine rows, sorted by SQS message id (one lock order)."""
     ordered = sorted(items, key=lambda q: q.sqs_message_id)
     return [
-        [q.queue for q in ordered],
-        [q.sqs_message_id for q in ordered],
-        [q.body for q in ordered],
-        [q.code for q in ordered],
-        [q.detail for q in ordered],
-        [q.receive_count for q in ordered],
+        QuarantineInput(q.queue, q.sqs_message_id, q.body, q.code, q.detail, q.receive_count) for q in ordered
     ]
 
 
+class Row(Protocol):
+    """A row read from the database, by column name (the driver's record type, or a mapping)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 _STATE_FIELDS = [f.name for f in fields(RecipientState)]
+_state_values = attrgetter(*_STATE_FIELDS)
 
 
-def state_from_record(record: Mapping[str, Any]) -> RecipientState:
+def state_from_record(record: Row) -> RecipientState:
     """A `recipients` row as the state rules see it."""
     values = {name: record[name] for name in _STATE_FIELDS}
     values["status"] = Status(values["status"])
@@ -171,60 +281,18 @@ def state_from_record(record: Mapping[str, Any]) -> RecipientState:
 
 
 def state_records(rows: Sequence[tuple[RecipientState, bool]], now: datetime) -> list[tuple[Any, ...]]:
-    """`write_batch`'s $11: one `bounced_state_input` per (state, is new) row, in address order;
+    """One `bounced_state_input` (STATE_INPUT_FIELDS) per (state, is new) row, in address order;
     `now` is the created_at of a new row."""
     ordered = sorted(rows, key=lambda row: row[0].address)
     return [(*_state_values(state), now, is_new) for state, is_new in ordered]
 
 
-def _state_values(state: RecipientState) -> tuple[Any, ...]:
-    return (
-        state.address,
-        state.status.value,
-        state.reason,
-        state.kind,
-        state.bounce_type,
-        state.bounce_subtype,
-        state.complaint_feedback_type,
-        state.diagnostic_code,
-        state.event_id,
-        state.event_ses_message_id,
-        state.event_feedback_id,
-        state.event_occurred_at,
-        state.soft_bounce_streak,
-        state.retry_at,
-        state.escalated,
-        state.escalated_after_attempts,
-        state.last_bounce_at,
-        state.last_delivery_at,
-        state.since,
+def retry_record(address: str, effect: ScheduleRetry | Escalate, due_at: datetime) -> RetryInput:
+    """A pending retry (ScheduleRetry) or an escalation record, due at `due_at`."""
+    state = "pending" if isinstance(effect, ScheduleRetry) else "escalated"
+    return RetryInput(
+        address, effect.ses_message_id, effect.event_id, effect.cause, effect.attempt, due_at, state
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RetryRow:
-    """A row for `insert_retries`: a pending retry or an escalation record."""
-
-    address: str
-    effect: ScheduleRetry | Escalate
-    due_at: datetime
-
-    @property
-    def state(self) -> str:
-        return "pending" if isinstance(self.effect, ScheduleRetry) else "escalated"
-
-
-def retry_columns(rows: Sequence[RetryRow]) -> list[list[Any]]:
-    """The arrays $4..$10 of `write_batch`."""
-    return [
-        [r.address for r in rows],
-        [r.effect.ses_message_id for r in rows],
-        [r.effect.event_id for r in rows],
-        [r.effect.cause for r in rows],
-        [r.effect.attempt for r in rows],
-        [r.due_at for r in rows],
-        [r.state for r in rows],
-    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from bounced.core.model import Status
-from bounced.core.state import RecipientState
+from bounced.core.state import CAUSE_FIELDS, RecipientState
 
 MANUAL = "manual"  # the `kind` of manual events and the `reason` of the states they set
 
@@ -40,19 +41,11 @@ def activated(current: RecipientState | None, *, now: datetime) -> RecipientStat
 
 
 def _manual(state: RecipientState, status: Status, now: datetime) -> RecipientState:
-    return replace(
-        state,
-        status=status,
-        reason=MANUAL,
-        kind=MANUAL,
-        bounce_type=None,
-        bounce_subtype=None,
-        complaint_feedback_type=None,
-        diagnostic_code=None,
-        event_id=None,  # the store fills in the manual event's id
-        event_ses_message_id=None,
-        event_feedback_id=None,
-        event_occurred_at=now,
-        retry_at=None,
-        since=now,
-    )
+    """`state` set by a person: no why but "manual" (the store fills in the manual event's id)."""
+    why: dict[str, Any] = {
+        **dict.fromkeys(CAUSE_FIELDS),
+        "reason": MANUAL,
+        "kind": MANUAL,
+        "event_occurred_at": now,
+    }
+    return replace(state, **why, status=status, retry_at=None, since=now)

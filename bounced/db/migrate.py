@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import resources
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
 from bounced.db.queries import sql
+
+if TYPE_CHECKING:  # the driver's classes are generic in its stubs only
+    from asyncpg.pool import PoolConnectionProxy
+
+    AnyConnection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    """A connection of its own, or one of a pool."""
 
 # "bounced" in ASCII: the key of the session advisory lock that serialises concurrent migrate runs.
 MIGRATION_LOCK_KEY = 0x626F756E636564
@@ -99,14 +106,14 @@ class SchemaStatus:
         return f"the database schema is current (version {db})"
 
 
-async def applied_versions(conn: asyncpg.Connection) -> tuple[int, ...]:
+async def applied_versions(conn: AnyConnection) -> tuple[int, ...]:
     """Versions recorded in schema_migrations (none when the table does not exist)."""
     if not await conn.fetchval(sql("schema_migrations_exists")):
         return ()
     return tuple(row["version"] for row in await conn.fetch(sql("applied_migrations")))
 
 
-async def schema_status(conn: asyncpg.Connection) -> SchemaStatus:
+async def schema_status(conn: AnyConnection) -> SchemaStatus:
     """How the database's schema compares with this code's migrations."""
     known = tuple(m.version for m in known_migrations())
     return SchemaStatus(applied=await applied_versions(conn), known=known)
@@ -121,7 +128,7 @@ async def migrate_database(dsn: str | None) -> tuple[int, ...]:
         await conn.close()
 
 
-async def migrate(conn: asyncpg.Connection) -> tuple[int, ...]:
+async def migrate(conn: AnyConnection) -> tuple[int, ...]:
     """Apply pending migrations; return the versions applied by this call. Concurrent callers wait
     for one another on an advisory lock, so each migration runs once. Refuses a database that is
     ahead of the code."""

@@ -1,42 +1,47 @@
 """The only module that knows the database driver: an asyncpg pool and one method per job.
 
-`commit` writes a received batch in one transaction: quarantine rows, audit rows (idempotent) and
-their notifications (the raw payload once each), and for the audit rows that are new, the
-addresses' state and retries. The scheduler's side releases due
-retries exactly once across any number of instances and keeps an outbox of announcements.
+Every write of state has one mechanism. `commit` (a received batch) and `override` (a person's
+change) read the state rows they need without locking them, let `bounced.core.plan` make a
+`WritePlan` from what they read, and execute it as one statement, `write_batch`: all of it, or
+nothing when the rows read have changed since (SQLSTATE 40001, a write conflict).
+
+Who retries what, each concern in one place:
+
+- A write conflict: this module, until the write goes through. A conflict means another writer
+  changed the same rows between the read and the write; reading and planning again, after a short
+  jittered pause, takes that change into account. A conflict never reaches a caller, and is never
+  an error.
+- PostgreSQL unreachable or restarting (`is_transient_error`): the caller. The consumer tries
+  again with backoff, then closes its database gate until a probe gets through
+  (`bounced.ingest.consumer`); a command fails and says so.
+- A statement PostgreSQL refuses for what it holds (a value it cannot store): nobody runs it again
+  whole. The consumer commits that batch message by message and quarantines only the message
+  refused alone, as `store_rejected`.
+
+The scheduler's side releases due retries exactly once across any number of instances and keeps an
+outbox of announcements.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 import asyncpg
+import structlog
 
-from bounced.core.batch import (
-    CommitSummary,
-    EventRow,
-    RetryRow,
-    SummaryBuilder,
-    event_records,
-    event_rows,
-    provisional_ids,
-    quarantine_columns,
-    retry_columns,
-    state_from_record,
-    state_records,
-)
+from bounced.core.batch import CommitSummary, state_from_record
 from bounced.core.manual import MANUAL
-from bounced.core.model import Action, Classified, Outcome, Quarantined, Status
+from bounced.core.model import Action, Outcome, Status
+from bounced.core.plan import Batch, EventKey, WritePlan, plan_batch, plan_override, prepare
 from bounced.core.policy import RetryPolicy
 from bounced.core.sendgate import RecipientAnswer
 from bounced.core.seslist import SesCall
-from bounced.core.state import CancelRetries, Escalate, Event, RecipientState, ScheduleRetry, transition
+from bounced.core.state import RecipientState
 from bounced.db.migrate import SchemaStatus, schema_status
 from bounced.db.queries import sql
 from bounced.db.views import (
@@ -65,9 +70,22 @@ class Override:
     after: RecipientState | None
 
 
-# A locked write still conflicts when another transaction creates an address it saw as new, or
-# records one of its audit rows first; both are rare, and the loser runs again against the new rows.
-_CONFLICT_RETRIES = 5
+log = structlog.get_logger("bounced.db.store")
+
+_T = TypeVar("_T")
+if TYPE_CHECKING:  # the driver's classes are generic in its stubs only
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
+# The pause before planning again after the n-th write conflict in a row: a random part (full
+# jitter) of FIRST doubled per conflict, at most MAX. Conflicting writers are usually two batches
+# over the same addresses committing at the same moment; the jitter keeps them from meeting again.
+CONFLICT_PAUSE_FIRST = 0.002
+CONFLICT_PAUSE_MAX = 0.2
+# Every this many conflicts in a row on one write, a warning: progress is slow (a hot address
+# under heavy contention), or something rewrites the rows bounced reads for ever.
+CONFLICTS_WARN_EVERY = 20
 
 # The transaction advisory lock that makes one instance at a time the sender of the SES outbox
 # ("bounced" in ASCII, plus one: the migration lock is the same without it).
@@ -76,18 +94,6 @@ SES_SENDER_LOCK_KEY = 0x626F756E636565
 RETRY_RELEASED_CHANNEL = "bounced_retry_released"
 """The Postgres NOTIFY channel of released retries: one JSON object per retry with `id`, `address`,
 `ses_message_id`, `cause`, `attempt` and `due_at`, sent when the release commits."""
-
-
-@dataclass
-class _AddressWork:
-    """One address's new events in a commit, and what applying them produced."""
-
-    events: list[Event] = field(default_factory=list)
-    state: RecipientState | None = None
-    changed: bool = False
-    touched_retries: bool = False
-    pending: ScheduleRetry | None = None
-    escalations: list[Escalate] = field(default_factory=list)
 
 
 CLOSE_TIMEOUT = 5.0
@@ -102,10 +108,20 @@ SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 class Store:
     """bounced's PostgreSQL: state, audit log, retries and quarantine behind one asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, policy: RetryPolicy, jitter: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        policy: RetryPolicy,
+        jitter: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        ses_push: bool = False,
+    ) -> None:
         self._pool = pool
         self._policy = policy
         self._jitter = jitter
+        self._sleep = sleep
+        self._ses_push = ses_push
 
     @staticmethod
     def is_transient(exc: BaseException) -> bool:
@@ -121,13 +137,16 @@ class Store:
         min_size: int = 1,
         max_size: int = 10,
         jitter: Callable[[], float] = random.random,
+        ses_push: bool = False,
     ) -> Self:
         """Open a pool. `dsn` None means the libpq PG* environment variables (asyncpg reads them).
-        `jitter` returns a unit in [0, 1) per retry scheduled."""
+        `jitter` returns a unit in [0, 1) per retry scheduled and per pause after a write conflict.
+        `ses_push` (`BOUNCED_SES_SUPPRESSION=push`): every write that makes an address suppressed,
+        or lifts its suppression, queues the call to SES's suppression list in the same statement."""
         pool = await asyncpg.create_pool(
             dsn, min_size=min_size, max_size=max_size, server_settings=SERVER_SETTINGS
         )
-        return cls(pool, policy, jitter)
+        return cls(pool, policy, jitter, ses_push=ses_push)
 
     async def close(self) -> None:
         """Close the pool, waiting up to CLOSE_TIMEOUT for connections in use to be released, then
@@ -150,129 +169,58 @@ class Store:
     # -- the consumer's side -------------------------------------------------------------------
 
     async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
-        """Write a received batch atomically; see the module docstring. Idempotent: committing the
-        same outcomes again changes nothing and the summary counts nothing."""
-        applied = [o for o in outcomes if isinstance(o, Classified)]
-        quarantined = [o for o in outcomes if isinstance(o, Quarantined)]
-        quarantined += [o.quarantine for o in applied if o.quarantine is not None]
-        rows, duplicates = _distinct(event_rows(applied))
-        if not quarantined:
-            summary = await self._commit_unlocked(rows, duplicates, now)
-            if summary is not None:
-                return summary
-        for _ in range(_CONFLICT_RETRIES):
+        """Write a received batch in one statement: its quarantine rows, its audit rows (idempotent)
+        and their notifications (the raw payload once each), and for the audit rows that are new,
+        the addresses' state and retries. Idempotent: committing the same outcomes again changes
+        nothing and the summary counts nothing. Write conflicts are resolved here (see the module
+        docstring); what it raises is PostgreSQL's refusal or absence."""
+        batch = prepare(outcomes)
+
+        async def attempt(conn: Connection, conflicted: bool) -> CommitSummary:
+            # The first attempt takes every audit row for new (the common case, and one round trip
+            # fewer); after a conflict, some may be recorded by then: a redelivery, or another
+            # poller committing the same notification.
+            recorded = await _recorded(conn, batch) if conflicted else frozenset()
+            read = await self._read_states(conn, batch.addresses)
+            states = {address: r.state for address, r in read.items()}
+            plan = plan_batch(
+                batch,
+                states,
+                recorded=recorded,
+                now=now,
+                policy=self._policy,
+                jitter=self._jitter,
+                ses_push=self._ses_push,
+            )
+            written = await _execute(conn, plan, read, now)
+            return replace(plan.summary, quarantined=written.quarantined)
+
+        return await self._until_written(attempt)
+
+    async def commit_alone(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        """`commit`: the store commits each batch in a transaction of its own."""
+        return await self.commit(outcomes, now)
+
+    async def _until_written(self, attempt: Callable[[Connection, bool], Awaitable[_T]]) -> _T:
+        """Run `attempt` (read, plan, write) until its write does not conflict; it is told whether
+        an earlier one did."""
+        conflicts = 0
+        while True:
             try:
-                return await self._commit_locked(quarantined, rows, duplicates, now)
+                async with self._pool.acquire() as conn:
+                    return await attempt(conn, conflicts > 0)
             except _WriteConflictError:
-                continue
-        raise RuntimeError(f"gave up after {_CONFLICT_RETRIES} conflicts writing the same addresses")
+                conflicts += 1
+            if conflicts % CONFLICTS_WARN_EVERY == 0:
+                log.warning("write_conflicts", conflicts=conflicts)
+            await self._sleep(conflict_pause(conflicts, self._jitter()))
 
-    async def _commit_unlocked(
-        self, rows: list[EventRow], duplicates: int, now: datetime
-    ) -> CommitSummary | None:
-        """The common case in two round trips and no explicit transaction: read the state rows, run
-        the rules as if every audit row were new, and write it all in one statement that refuses
-        (None) when the read has gone stale or a row was recorded before."""
-        summary = SummaryBuilder(duplicates=duplicates)
-        event_ids = provisional_ids(len(rows))
-        work = _work_of(rows, event_ids, summary)
-        async with self._pool.acquire() as conn:
-            existing = await self._read_states(conn, sorted(work), lock=False)
-            try:
-                await self._write(conn, rows, event_ids, work, existing, now=now, summary=summary)
-            except _WriteConflictError:
-                return None
-        return summary.build()
-
-    async def _commit_locked(
-        self, quarantined: list[Quarantined], rows: list[EventRow], duplicates: int, now: datetime
-    ) -> CommitSummary:
-        """One transaction with the state rows locked in address order: quarantine rows, then the
-        audit rows not recorded before, and their effects."""
-        summary = SummaryBuilder(duplicates=duplicates)
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await self._insert_quarantine(conn, quarantined, now, summary)
-                fresh = await self._unrecorded(conn, rows, summary)
-                event_ids = provisional_ids(len(fresh))
-                work = _work_of(fresh, event_ids, summary)
-                existing = await self._read_states(conn, sorted(work), lock=True)
-                await self._write(conn, fresh, event_ids, work, existing, now=now, summary=summary)
-        except asyncpg.DeadlockDetectedError as exc:  # a writer outside bounced's lock order
-            raise _WriteConflictError from exc
-        return summary.build()
-
-    async def _insert_quarantine(
-        self, conn: Any, items: Sequence[Quarantined], now: datetime, summary: SummaryBuilder
-    ) -> None:
-        if not items:
-            return
-        for row in await conn.fetch(sql("insert_quarantine"), *quarantine_columns(items), now):
-            summary.quarantined[(row["queue"], row["code"])] += 1
-
-    @staticmethod
-    async def _unrecorded(conn: Any, rows: list[EventRow], summary: SummaryBuilder) -> list[EventRow]:
-        """The rows whose audit rows are not recorded yet (the others count as duplicates)."""
-        if not rows:
-            return []
-        keys = [list(column) for column in zip(*(row.key for row in rows), strict=True)]
-        recorded = {tuple(r) for r in await conn.fetch(sql("recorded_event_keys"), *keys)}
-        fresh = [row for row in rows if row.key not in recorded]
-        summary.duplicates += len(rows) - len(fresh)
-        return fresh
-
-    async def _read_states(self, conn: Any, addresses: list[str], *, lock: bool) -> dict[str, _ReadState]:
-        """The state rows of `addresses` that exist, with their versions; `lock`: FOR UPDATE."""
+    async def _read_states(self, conn: Connection, addresses: Sequence[str]) -> dict[str, _ReadState]:
+        """The state rows of `addresses` that exist, with their versions (no lock)."""
         if not addresses:
             return {}
-        records = await conn.fetch(sql("lock_recipients" if lock else "read_recipients"), addresses)
+        records = await conn.fetch(sql("read_recipients"), list(addresses))
         return {r["address"]: _ReadState(state_from_record(r), r["row_version"]) for r in records}
-
-    async def _write(
-        self,
-        conn: Any,
-        rows: list[EventRow],
-        event_ids: list[int],
-        work: dict[str, _AddressWork],
-        existing: dict[str, _ReadState],
-        *,
-        now: datetime,
-        summary: SummaryBuilder,
-    ) -> None:
-        """Run the rules over `work` from the states read, then write the batch (`write_batch`) with
-        the provisional `event_ids` the work was numbered with; `_WriteConflictError` when the
-        database no longer matches the read."""
-        if not rows:
-            return
-        for address in sorted(work):
-            read = existing.get(address)
-            self._run_rules(work[address], read.state if read else None, now, summary)
-        cancel = sorted(a for a, w in work.items() if w.touched_retries and a in existing)
-        retry_rows = [RetryRow(a, w.pending, w.pending.due_at) for a, w in work.items() if w.pending]
-        retry_rows += [RetryRow(a, e, now) for a, w in work.items() for e in w.escalations]
-        states = [(w.state, a not in existing) for a, w in work.items() if w.changed and w.state is not None]
-        events, notifications = event_records(rows, event_ids)
-        await _write_batch(
-            conn,
-            [events, now, cancel, *retry_columns(retry_rows)],
-            state_records(states, now),
-            existing,
-            notifications,
-        )
-
-    def _run_rules(
-        self, work: _AddressWork, before: RecipientState | None, now: datetime, summary: SummaryBuilder
-    ) -> None:
-        state = before
-        for event in sorted(work.events, key=lambda e: (e.notification.occurred_at, e.event_id)):
-            result = transition(state, event, policy=self._policy, now=now, jitter_unit=self._jitter())
-            state = result.state
-            for effect in result.effects:
-                _fold_effect(work, effect, summary)
-        work.state = state
-        work.changed = state != before
-        if state is not None and (before is None or state.status is not before.status):
-            summary.status_changes[state.status.value] += 1
 
     # -- the scheduler's side ------------------------------------------------------------------
 
@@ -379,49 +327,32 @@ class Store:
         now: datetime,
         kind: str = MANUAL,
     ) -> Override:
-        """A person's change to one address, in one transaction: lock its row, let `decide` (pure,
-        see `bounced.core.manual`) make the new state from the current one, and when it does, record
-        an audit row of `kind` with `actor` and `note`, cancel pending retries and write the state."""
-        for _ in range(_CONFLICT_RETRIES):
-            try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    return await self._override(
-                        conn, address, decide, action=action, actor=actor, note=note, now=now, kind=kind
-                    )
-            except _WriteConflictError:
-                continue
-        raise RuntimeError(f"gave up after {_CONFLICT_RETRIES} conflicts writing {address!r}")
+        """A person's change to one address, written like a batch (one statement, planned from the
+        row read, planned again on a conflict): `decide` (pure, see `bounced.core.manual`) makes
+        the new state from the current one, and when it does, an audit row of `kind` with `actor`
+        and `note` is recorded, pending retries are cancelled and the state written (and the call
+        to SES's suppression list queued, with `ses_push`)."""
 
-    async def _override(
-        self,
-        conn: Any,
-        address: str,
-        decide: Decide,
-        *,
-        action: Action,
-        actor: str,
-        note: str,
-        now: datetime,
-        kind: str,
-    ) -> Override:
-        existing = await self._read_states(conn, [address], lock=True)
-        before = existing[address].state if address in existing else None
-        after = decide(before)
-        if after is None:
-            return Override(before, None)
-        event_id = await conn.fetchval(
-            sql("insert_manual_event"), address, action.value, after.reason, actor, note, now, kind
-        )
-        after = replace(after, event_id=event_id)
-        cancel = [address] if before is not None else []
-        await _write_batch(
-            conn,
-            [[], now, cancel, *retry_columns([])],
-            state_records([(after, before is None)], now),
-            existing,
-            [],
-        )
-        return Override(before, after)
+        async def attempt(conn: Connection, conflicted: bool) -> Override:
+            read = await self._read_states(conn, [address])
+            before = read[address].state if address in read else None
+            after = decide(before)
+            if after is None:
+                return Override(before, None)
+            plan = plan_override(
+                before,
+                after,
+                action=action,
+                actor=actor,
+                note=note,
+                now=now,
+                kind=kind,
+                ses_push=self._ses_push,
+            )
+            written = await _execute(conn, plan, read, now)
+            return Override(before, replace(after, event_id=written.event_ids[0]))
+
+        return await self._until_written(attempt)
 
     async def quarantined(self, quarantine_id: int) -> QuarantinedMessage | None:
         """One quarantined message with its raw bytes, or None when there is no such id."""
@@ -455,28 +386,12 @@ class Store:
 
     async def prunable(self, before: datetime) -> Prunable:
         """What pruning at `before` would remove."""
-        return from_record(Prunable, await self._pool.fetchrow(sql("prunable"), before))
-
-
-def _fold_effect(
-    work: _AddressWork, effect: ScheduleRetry | CancelRetries | Escalate, summary: SummaryBuilder
-) -> None:
-    """Reduce an address's effects in a batch to: cancel what is pending, then at most one new
-    pending retry (the last one scheduled, unless cancelled after) and any escalation records."""
-    work.touched_retries = True
-    if isinstance(effect, ScheduleRetry):
-        work.pending = effect
-        summary.retries_scheduled[effect.cause] += 1
-    elif isinstance(effect, Escalate):
-        work.pending = None
-        work.escalations.append(effect)
-        summary.escalations[effect.cause] += 1
-    else:
-        work.pending = None
+        (row,) = await self._pool.fetch(sql("prunable"), before)  # one row of counts
+        return from_record(Prunable, row)
 
 
 class _WriteConflictError(Exception):
-    """The database no longer matches what a write was computed from: run it again."""
+    """The database no longer matches what a write was planned from: read and plan again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,53 +402,73 @@ class _ReadState:
     version: str
 
 
-def _ses_call(row: Any) -> SesCall:
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What `write_batch` reports: the audit rows' ids (in plan order) and the new quarantine rows
+    per (queue, code)."""
+
+    event_ids: list[int]
+    quarantined: dict[tuple[str, str], int]
+
+
+def _ses_call_columns(calls: Sequence[SesCall]) -> list[list[Any]]:
+    """`write_batch`'s $10..$13: the outbox rows as four parallel arrays."""
+    return [
+        [c.address for c in calls],
+        [c.operation for c in calls],
+        [c.reason for c in calls],
+        [c.event_id for c in calls],
+    ]
+
+
+def _ses_call(row: asyncpg.Record) -> SesCall:
     return SesCall(row["address"], row["operation"], row["reason"], row["event_id"], row["id"])
 
 
-async def _insert_ses_calls(conn: Any, calls: Sequence[SesCall], now: datetime) -> None:
-    """Queue `calls` in the outbox, in order, on `conn` (inside the caller's transaction)."""
-    if not calls:
-        return
-    columns = [
-        list(c) for c in zip(*((c.address, c.operation, c.reason, c.event_id) for c in calls), strict=True)
-    ]
-    await conn.execute(sql("insert_ses_calls"), *columns, now)
+def conflict_pause(conflicts: int, unit: float) -> float:
+    """Seconds to pause after `conflicts` write conflicts in a row; `unit` in [0, 1) is the jitter."""
+    return unit * min(CONFLICT_PAUSE_MAX, CONFLICT_PAUSE_FIRST * 2.0 ** min(conflicts - 1, 32))
 
 
-def _distinct(rows: list[EventRow]) -> tuple[list[EventRow], int]:
-    """The rows with the first of each idempotency key (rows come sorted by key), and how many
-    repeated one (a notification twice in one batch)."""
-    kept = [row for i, row in enumerate(rows) if i == 0 or row.key != rows[i - 1].key]
-    return kept, len(rows) - len(kept)
+async def _recorded(conn: Connection, batch: Batch) -> frozenset[EventKey]:
+    """The idempotency keys of the batch's audit rows that are recorded already."""
+    if not batch.rows:
+        return frozenset()
+    keys = [list(column) for column in zip(*batch.keys, strict=True)]
+    return frozenset(
+        (r["kind"], r["idem"], r["address"]) for r in await conn.fetch(sql("recorded_event_keys"), *keys)
+    )
 
 
-def _work_of(rows: list[EventRow], event_ids: list[int], summary: SummaryBuilder) -> dict[str, _AddressWork]:
-    """Each address's events among `rows`, numbered with their provisional `event_ids`, and the
-    rows counted as new in `summary`."""
-    work: dict[str, _AddressWork] = defaultdict(_AddressWork)
-    for row, event_id in zip(rows, event_ids, strict=True):
-        summary.fresh_row(row)
-        if row.decision.address and row.decision.action is not Action.IGNORE:
-            work[row.decision.address].events.append(row.event(event_id))
-    return work
-
-
-async def _write_batch(
-    conn: Any,
-    head: list[Any],
-    states: list[tuple[Any, ...]],
-    read: dict[str, _ReadState],
-    notifications: list[Any],
-) -> None:
-    """Run `write_batch`: `head` is $1..$10, `states` $11; `read` gives $12, $13; `notifications`
-    is $14."""
+async def _execute(
+    conn: Connection, plan: WritePlan, read: Mapping[str, _ReadState], now: datetime
+) -> _Written:
+    """Run `write_batch` for `plan`, planned from the rows `read`; `_WriteConflictError` when the
+    database no longer matches that read."""
+    if plan.is_empty:
+        return _Written([], {})
     addresses = sorted(read)
     versions = [read[a].version for a in addresses]
     try:
-        await conn.fetchrow(sql("write_batch"), *head, states, addresses, versions, notifications)
+        (row,) = await conn.fetch(
+            sql("write_batch"),
+            list(plan.events),
+            now,
+            list(plan.cancel),
+            list(plan.retries),
+            list(plan.states),
+            addresses,
+            versions,
+            list(plan.notifications),
+            list(plan.quarantine),
+            *_ses_call_columns(plan.ses_calls),
+        )
     except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError) as exc:
         raise _WriteConflictError from exc
+    quarantined: dict[tuple[str, str], int] = {}
+    for queue, code in row["quarantined"]:
+        quarantined[(queue, code)] = quarantined.get((queue, code), 0) + 1
+    return _Written(list(row["event_ids"]), quarantined)
 
 
 # SQLSTATE classes that say "the server or the connection failed, not your statement":

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from bounced.core.batch import Row
 from bounced.core.state import RecipientState
 
 T = TypeVar("T")
 
 
-def from_record(cls: type[T], record: Mapping[str, Any]) -> T:
+def from_record(cls: type[T], record: Row) -> T:
     """An instance of the dataclass `cls` from the row's columns of the same names."""
     return cls(**{f.name: record[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 

@@ -75,7 +75,13 @@ class Reader(Protocol):
 class BatchStore(Protocol):
     """What the consumer needs of the store."""
 
-    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary: ...
+    async def commit(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        """Commit a batch (perhaps together with other pollers' batches)."""
+        ...
+
+    async def commit_alone(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        """Commit a batch in a transaction of its own: a refusal is then its own."""
+        ...
 
     def is_transient(self, exc: BaseException) -> bool:
         """Whether a commit that raised `exc` may succeed if tried again (the database is away)."""
@@ -271,7 +277,11 @@ class Poller:
 
     async def _commit(self, read: Sequence[tuple[Message, Outcome]]) -> _Committed | None:
         """Commit the batch: its summary and the outcomes as committed (a message the store refused
-        became a quarantine record). None when PostgreSQL is unreachable (the batch comes back)."""
+        became a quarantine record). None when PostgreSQL is unreachable (the batch comes back).
+
+        The poller owns two of the commit's failures: PostgreSQL away (tried again with backoff,
+        then the gate closes) and a refusal (the batch split message by message). Write conflicts
+        never get here: the store resolves them itself."""
         outcomes = [outcome for _, outcome in read]
         try:
             summary = await self._retrying(
@@ -288,21 +298,21 @@ class Poller:
         return summary, outcomes
 
     async def _commit_one_by_one(self, read: Sequence[tuple[Message, Outcome]]) -> _Committed | None:
-        """A batch PostgreSQL refused for a reason that will not pass (a value it cannot store):
-        commit each message alone, and quarantine the ones refused again, so that one bad message
-        neither blocks nor drags down the rest."""
+        """A batch PostgreSQL refused for a reason that will not pass (a value it cannot store), or
+        a group it was part of: commit each message alone, and quarantine the ones refused again,
+        so that one bad message neither blocks nor drags down the rest."""
         merged = CommitSummary()
         committed: list[Outcome] = []
         for message, outcome in read:
             done = outcome
             try:
-                summary = await self._store.commit([done], self._clock.now())
+                summary = await self._store.commit_alone([done], self._clock.now())
             except Exception as exc:
                 if self._store.is_transient(exc):
                     self._gate.close()
                     return None
                 done = _store_rejected(self.queue, message, exc)
-                summary = await self._store.commit([done], self._clock.now())
+                summary = await self._store.commit_alone([done], self._clock.now())
             merged = merged.merge(summary)
             committed.append(done)
         return merged, committed

@@ -5,9 +5,11 @@ transaction may carry several batches, so the round trips and the durable flush 
 once per group instead of once per batch. While one group commits, the next one gathers: under load
 groups grow by themselves, and a lone batch waits for nothing.
 
-It offers the store's `commit` and keeps its meaning for each caller: a group that PostgreSQL refuses
-for a reason that will not pass is committed again batch by batch, so only the batch at fault sees the
-error. A transient failure (PostgreSQL unreachable) reaches every caller in the group.
+It offers the store's `commit`, and a failed group fails every caller in it alike: this module
+retries nothing and splits nothing. A caller sees the failure as its own: it tries again when
+PostgreSQL was away, and when PostgreSQL refused the group for what it holds, it commits its batch
+message by message with `commit_alone` (bypassing the group), so that the refusal lands on the one
+message at fault and on no one else's batch (`bounced.ingest.consumer`).
 
 Its flushers are its own tasks, in a TaskGroup open while the owner holds it in `async with` (the
 daemon, around its pollers): leaving cancels a group still waiting on PostgreSQL, which rolls it back.
@@ -93,6 +95,11 @@ class GroupCommitter:
             self._flushing += 1
         return await waiting.done
 
+    async def commit_alone(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        """Commit one batch in a transaction of its own, grouped with nothing: a refusal is then
+        this batch's own."""
+        return await self._store.commit(outcomes, now)
+
     def is_transient(self, exc: BaseException) -> bool:
         """Whether a commit that raised `exc` may succeed if tried again (the store's own rule)."""
         return self._is_transient(exc)
@@ -143,12 +150,9 @@ class GroupCommitter:
         try:
             summary = await self._store.commit(outcomes, max(w.now for w in group))
         except Exception as exc:
-            if len(group) == 1 or self._is_transient(exc):
-                _fail(group, exc)
-                return
-            log.warning("group_commit_split", batches=len(group), error=type(exc).__name__)
-            for waiting in group:
-                await self._commit_group([waiting])
+            if len(group) > 1 and not self._is_transient(exc):
+                log.warning("group_commit_refused", batches=len(group), error=type(exc).__name__)
+            _fail(group, exc)
             return
         # The summary covers the whole group; metrics add up the same if one caller carries it.
         _succeed(group[0], summary)

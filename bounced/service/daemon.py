@@ -276,7 +276,10 @@ class Daemon:
     async def _connect_once(self) -> Store:
         async with asyncio.timeout(CONNECT_TIMEOUT):
             return await Store.connect(
-                self.settings.database_url, policy=self.policy, max_size=self.settings.pool_size()
+                self.settings.database_url,
+                policy=self.policy,
+                max_size=self.settings.pool_size(),
+                ses_push=self.settings.pushes_to_ses(),
             )
 
     async def _check_schema(self, store: Store) -> None:

@@ -18,7 +18,7 @@ from bounced.ingest.sqs import SQS_FAILURES, describe_failure
 
 log = structlog.get_logger("bounced.service.supervise")
 
-_PEER_ERRORS = (
+_PEER_ERRORS: tuple[type[BaseException], ...] = (
     *SQS_FAILURES,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,

@@ -9,9 +9,9 @@ import asyncpg
 from bounced.db.queries import sql
 
 # Sessions of this database whose batch commit waits to lock the addresses' rows: the commit is in
-# flight, not committed. It waits in `write_batch` (the common case: one statement, nothing written
-# until it has the locks) or in `lock_recipients` (a batch run again under locks, its transaction
-# open). The scheduler's release query waits on the same table; it is not a batch. pg_locks spans
+# flight, not committed. It waits in `write_batch` (the one statement that writes a batch: nothing
+# is written until it has the locks). The scheduler's release query waits on the same table; it
+# is not a batch. pg_locks spans
 # the cluster, and every migrated test database gives `recipients` the same oid: hence the
 # database filter. pg_stat_activity keeps only the first track_activity_query_size bytes of a
 # query (1 kB by default, shorter than `write_batch`): hence the prefix match.
@@ -26,7 +26,7 @@ async def commits_waiting(dsn: str) -> int:
     """How many of the daemon's batch commits wait for the `recipients` lock right now."""
     conn = await asyncpg.connect(dsn)
     try:
-        statements = [sql("write_batch"), sql("lock_recipients")]
+        statements = [sql("write_batch")]
         return int(await conn.fetchval(_COMMITS_WAITING, statements))
     finally:
         await conn.close()

@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,6 +18,7 @@ from bounced.core import samples
 from bounced.core.batch import CommitSummary
 from bounced.core.clock import SystemClock
 from bounced.core.model import Classified, Outcome, SnsEnvelope
+from bounced.core.policy import DEFAULT_POLICY
 from bounced.db.store import Store, is_transient_error
 from bounced.ingest.consumer import STORE_REJECTED, BatchStore, DatabaseGate, Poller, PollSettings
 from bounced.ingest.groupcommit import GroupCommitter
@@ -25,6 +26,7 @@ from bounced.ingest.provision import FeedbackWiring
 from bounced.ingest.reader import RECEIVE_COUNT_EXCEEDED, MessageReader
 from bounced.ingest.sqs import Message, SqsQueues
 from tests.support.feedback import Aws, RecordingObserver, drain, unique_id
+from tests.support.outcomes import delivery
 
 pytestmark = pytest.mark.integration
 
@@ -272,6 +274,8 @@ class SlowStore:
         await asyncio.sleep(self._delay)
         return await self._store.commit(outcomes, now)
 
+    commit_alone = commit
+
     async def ping(self) -> None:
         await self._store.ping()
 
@@ -337,6 +341,8 @@ class FlakyStore:
         if self.calls <= self.failures:
             raise ConnectionRefusedError("PostgreSQL is restarting")
         return await self._store.commit(outcomes, now)
+
+    commit_alone = commit
 
 
 def _poller(
@@ -537,4 +543,81 @@ async def test_a_message_the_store_refuses_is_counted_as_quarantined(
     assert sum(sum(s.quarantined.values()) for s in observer.summaries) == 1
     assert await status_of(store, "fine@example.org") == "suppressed"
     assert observer.deleted_count == 2
+    await assert_queues_empty(aws, wiring)
+
+
+async def test_a_refused_message_in_a_group_quarantines_only_itself(
+    aws: Aws, wiring: FeedbackWiring, store: Store
+) -> None:
+    """Two pollers' batches committed in one group, one message PostgreSQL refuses: each poller
+    commits its own batch message by message, alone; only the refused message is quarantined."""
+    addresses = ("refused@example.org", "beside@example.org", "other@example.org")
+    for address in addresses:
+        await aws.publish(wiring.topics["bounce"], samples.bounce([address], feedback_id=unique_id("fb")))
+    messages: list[Message] = []
+    while len(messages) < 3:
+        messages += await SqsQueues(aws.sqs).receive(
+            wiring.queues["bounce"], max_messages=10, wait_seconds=2, visibility_timeout=30
+        )
+    first = [m for m in messages if b"other@" not in m.body]
+    second = [m for m in messages if b"other@" in m.body]
+    committer = GroupCommitter(NulPayloadStore(store, "refused@example.org"), is_transient=is_transient_error)
+    observer = RecordingObserver()
+    gate = DatabaseGate(store.ping, SystemClock())
+    one, two = (_poller(wiring, aws, committer, gate, observer) for _ in range(2))
+    await asyncio.gather(one.handle(first), two.handle(second))
+    (quarantined,) = await store.quarantine_list()
+    assert quarantined.code == STORE_REJECTED
+    assert b"refused@" in next(m.body for m in messages if m.message_id == quarantined.sqs_message_id)
+    for address in addresses[1:]:
+        assert await status_of(store, address) == "suppressed"
+    assert await store.recipient("refused@example.org") is None
+    assert observer.deleted_count == 3
+    await assert_queues_empty(aws, wiring)
+
+
+class ContendedStore(Store):
+    """The real store, whose reads are each followed, before the write planned from them, by
+    another writer changing the same addresses' rows, `conflicts` times in all."""
+
+    def __init__(self, store: Store, dsn: str, conflicts: int) -> None:
+        super().__init__(store._pool, DEFAULT_POLICY, lambda: 0.0)
+        self._dsn = dsn
+        self.left = conflicts
+
+    async def _read_states(self, conn: Any, addresses: Sequence[str]) -> dict[str, Any]:
+        states = await super()._read_states(conn, addresses)
+        if self.left > 0 and addresses:
+            self.left -= 1
+            other = await asyncpg.connect(self._dsn)
+            try:
+                await other.execute(
+                    "UPDATE recipients SET updated_at = updated_at WHERE address = ANY($1::text[])",
+                    list(addresses),
+                )
+            finally:
+                await other.close()
+        return states
+
+
+async def test_contention_never_quarantines_a_valid_message(
+    aws: Aws, wiring: FeedbackWiring, store: Store, store_dsn: str
+) -> None:
+    """Thirty write conflicts in a row on the batch's addresses: every message is applied and
+    deleted, none quarantined."""
+    addresses = [f"busy{i}@example.org" for i in range(3)]
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)
+    await store.commit([delivery(addresses, long_ago)], long_ago)  # rows to contend for
+    for address in addresses:
+        await aws.publish(wiring.topics["bounce"], samples.bounce([address], feedback_id=unique_id("fb")))
+    contended = ContendedStore(store, store_dsn, conflicts=30)
+    observer = RecordingObserver()
+    with capture_logs() as logs:
+        await drain(aws, wiring, contended, observer=observer, queues=("bounce",))
+    assert contended.left == 0
+    for address in addresses:
+        assert await status_of(store, address) == "suppressed"
+    assert await store.quarantine_list() == []
+    assert not [e for e in logs if e["event"] in {"message_quarantined", "commit_rejected"}]
+    assert observer.deleted_count == 3
     await assert_queues_empty(aws, wiring)

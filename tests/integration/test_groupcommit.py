@@ -53,20 +53,25 @@ async def test_concurrent_batches_share_transactions_and_count_once(store: Store
         await conn.close()
 
 
-async def test_a_refused_group_is_split_so_only_the_bad_batch_fails(store: Store) -> None:
+async def test_a_refused_group_fails_every_caller_and_is_not_run_again(store: Store) -> None:
+    """The group commit splits nothing: every caller gets the refusal (the consumer then commits its
+    batch message by message, alone); committed alone, only the bad batch is refused."""
     counting = Counting(store, poisoned="bad@example.org")
     good = [soft_bounce(["fine1@example.org"], AT)], [soft_bounce(["fine2@example.org"], AT)]
     bad = [hard_bounce(["bad@example.org"], AT)]
     async with GroupCommitter(counting, is_transient=is_transient_error) as group:
+        first = group.commit(good[0], AT)  # the group's flusher starts with this one
         results = await asyncio.gather(
-            group.commit(good[0], AT),
-            group.commit(bad, AT),
-            group.commit(good[1], AT),
-            return_exceptions=True,
+            first, group.commit(bad, AT), group.commit(good[1], AT), return_exceptions=True
         )
-    assert isinstance(results[1], asyncpg.exceptions.CharacterNotInRepertoireError)
-    assert not isinstance(results[0], BaseException)
-    assert not isinstance(results[2], BaseException)
+        refused = [isinstance(r, asyncpg.exceptions.CharacterNotInRepertoireError) for r in results]
+        assert any(refused)
+        assert sum(counting.commits) == 3  # each batch was sent once, and never again
+        assert await store.recipient("bad@example.org") is None
+        alone = await asyncio.gather(
+            *(group.commit_alone(batch, AT) for batch in (good[0], bad, good[1])), return_exceptions=True
+        )
+    assert [isinstance(r, BaseException) for r in alone] == [False, True, False]
     for address in ("fine1@example.org", "fine2@example.org"):
         view = await store.recipient(address)
         assert view is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -17,7 +17,13 @@ import pytest
 from bounced.core import manual
 from bounced.core.model import Action, Classified, Kind, Outcome, Quarantined, Recipient, Status
 from bounced.core.policy import DEFAULT_POLICY, RetryPolicy
-from bounced.db.store import RETRY_RELEASED_CHANNEL, Store
+from bounced.db.store import (
+    CONFLICT_PAUSE_FIRST,
+    CONFLICT_PAUSE_MAX,
+    RETRY_RELEASED_CHANNEL,
+    Store,
+    conflict_pause,
+)
 from tests.support.outcomes import (
     applied,
     delivery,
@@ -128,7 +134,7 @@ async def test_a_notification_is_stored_once_and_its_audit_rows_point_at_it(
     await store.commit([wide], now=T0 + H)
     conn = await asyncpg.connect(empty_database)
     try:
-        row = await conn.fetchrow("SELECT * FROM notifications")
+        (row,) = await conn.fetch("SELECT * FROM notifications")
         assert row["payload"] == wide.notification.payload
         assert (row["source"], row["kind"], row["queue"]) == ("raw", "bounce", "bounce")
         assert (row["sqs_message_id"], row["sent_at"]) == (wide.sqs_message_id, wide.sent_at)
@@ -149,16 +155,16 @@ async def _pointing(dsn: str) -> tuple[int, int, int]:
     )
 
 
-@pytest.mark.parametrize("locked", [False, True], ids=["one-statement", "locked"])
+@pytest.mark.parametrize("with_poison", [False, True], ids=["alone", "with-quarantine"])
 async def test_a_payload_recorded_before_is_pointed_at_not_stored_again(
-    store: Store, empty_database: str, *, locked: bool
+    store: Store, empty_database: str, *, with_poison: bool
 ) -> None:
     """Two messages with the same SES record but events of their own (an SNS double publish whose
     audit keys differ): the second's audit rows point at the first's notification."""
     first = hard_bounce([A], T0)
     second = applied(replace(first.notification, feedback_id="fb-other"), Action.SUPPRESS)
     await store.commit([first], now=T0)
-    summary = await store.commit([second, poison()] if locked else [second], now=T0 + H)
+    summary = await store.commit([second, poison()] if with_poison else [second], now=T0 + H)
     assert summary.new_events == 1
     assert await _pointing(empty_database) == (1, 2, 1)
 
@@ -406,33 +412,110 @@ async def test_releases_racing_commits_on_the_same_addresses_never_deadlock(empt
 
 
 class RacedStore(Store):
-    """A store whose first unlocked read is followed, before its write, by a person suppressing
-    the address through another connection: the race `write_batch`'s version check exists for."""
+    """A store whose first read of a batch's state rows is followed, before its write, by a person
+    suppressing the address through another connection: the race `write_batch`'s version check
+    exists for."""
 
     raced = False
 
-    async def _read_states(self, conn: Any, addresses: list[str], *, lock: bool) -> dict[str, Any]:
-        states = await super()._read_states(conn, addresses, lock=lock)
-        if not lock and not self.raced:
+    async def _read_states(self, conn: Any, addresses: Sequence[str]) -> dict[str, Any]:
+        states = await super()._read_states(conn, addresses)
+        if not self.raced and len(addresses) == 1 and addresses[0] == A:
             self.raced = True
-            decide = partial(manual.suppressed, address=addresses[0], now=T0 + H)
-            await self.override(
-                addresses[0], decide, action=Action.SUPPRESS, actor="ann", note="asked", now=T0 + H
-            )
+            decide = partial(manual.suppressed, address=A, now=T0 + H)
+            await self.override(A, decide, action=Action.SUPPRESS, actor="ann", note="asked", now=T0 + H)
         return states
 
 
-async def test_a_write_computed_from_a_stale_read_is_refused_and_run_again(empty_database: str) -> None:
-    """The soft bounce was decided on an active row that a person suppressed meanwhile: the
-    unlocked write must not overwrite the suppression with a deferral (a lost update). It is
-    refused, written again under row locks against the suppressed row, and recorded once."""
-    async with migrated_store(empty_database, DEFAULT_POLICY, max_size=4) as plain:
-        await plain.commit([delivery([A], T0)], now=T0)
+async def test_a_write_planned_from_a_stale_read_is_refused_and_planned_again(empty_database: str) -> None:
+    """The soft bounce was decided on an active row that a person suppressed meanwhile: the write
+    must not overwrite the suppression with a deferral (a lost update). It is refused, planned
+    again against the suppressed row, and recorded once."""
     async with migrated_store(empty_database, DEFAULT_POLICY, max_size=4) as store:
+        await store.commit([delivery([A], T0)], now=T0)
         raced = RacedStore(store._pool, DEFAULT_POLICY, lambda: 0.0)
         summary = await raced.commit([soft_bounce([A], T0 + 2 * H)], now=T0 + 2 * H)
         assert raced.raced
         assert summary.new_events == 1
+        assert summary.retries_scheduled == {}
         assert await _status(store, A) is Status.SUPPRESSED
         assert await store.pending_retry_count() == 0
     assert await _count(empty_database, "SELECT count(*) FROM events WHERE kind = 'bounce'") == 1
+
+
+class ContendedStore(Store):
+    """A store whose first `conflicts` reads are each followed, before the write planned from them,
+    by another writer changing the same addresses' rows (as a concurrent batch would)."""
+
+    def __init__(self, store: Store, dsn: str, conflicts: int) -> None:
+        super().__init__(store._pool, DEFAULT_POLICY, lambda: 0.0)
+        self._dsn = dsn
+        self.left = conflicts
+        self.reads = 0
+
+    async def _read_states(self, conn: Any, addresses: Sequence[str]) -> dict[str, Any]:
+        states = await super()._read_states(conn, addresses)
+        self.reads += 1
+        if self.left > 0:
+            self.left -= 1
+            other = await asyncpg.connect(self._dsn)
+            try:
+                await other.execute(
+                    "UPDATE recipients SET updated_at = updated_at WHERE address = ANY($1::text[])",
+                    list(addresses),
+                )
+            finally:
+                await other.close()
+        return states
+
+
+async def test_contention_however_long_never_fails_a_commit(store: Store, empty_database: str) -> None:
+    """Twenty conflicts in a row on the same rows (more than any fixed budget of tries): the batch
+    is planned again each time and written once, whole."""
+    await store.commit([delivery([A, B], T0)], now=T0)
+    contended = ContendedStore(store, empty_database, conflicts=20)
+    summary = await contended.commit([soft_bounce([A, B], T0 + H), hard_bounce([C], T0 + H)], now=T0 + H)
+    assert contended.reads == 21
+    assert summary.events == {("bounce", "retry"): 2, ("bounce", "suppress"): 1}
+    assert summary.retries_scheduled == {"General": 2}
+    assert await _status(store, A) is await _status(store, B) is Status.DEFERRED
+    assert await _status(store, C) is Status.SUPPRESSED
+    assert await store.pending_retry_count() == 2
+    assert await _count(empty_database, "SELECT count(*) FROM events WHERE kind = 'bounce'") == 3
+    assert await store.quarantine_list() == []
+
+
+async def test_an_override_that_meets_a_conflict_is_planned_again(store: Store, empty_database: str) -> None:
+    await store.commit([soft_bounce([A], T0)], now=T0)
+    contended = ContendedStore(store, empty_database, conflicts=3)
+    decide = partial(manual.suppressed, address=A, now=T0 + H)
+    result = await contended.override(
+        A, decide, action=Action.SUPPRESS, actor="ann", note="asked", now=T0 + H
+    )
+    assert contended.reads == 4
+    assert result.before is not None
+    assert result.before.status is Status.DEFERRED
+    assert result.after is not None
+    view = await store.recipient(A)
+    assert view is not None
+    assert (view.state.status, view.state.reason, view.state.event_id) == (
+        Status.SUPPRESSED,
+        manual.MANUAL,
+        result.after.event_id,
+    )
+    (latest, *_) = view.events
+    assert (latest.id, latest.kind, latest.actor, latest.note) == (
+        result.after.event_id,
+        "manual",
+        "ann",
+        "asked",
+    )
+    assert await store.pending_retry_count() == 0
+    assert await _count(empty_database, "SELECT count(*) FROM events WHERE kind = 'manual'") == 1
+
+
+def test_the_pause_after_a_conflict_is_jittered_doubling_and_capped() -> None:
+    assert conflict_pause(1, 0.0) == 0.0
+    assert conflict_pause(1, 0.5) == pytest.approx(CONFLICT_PAUSE_FIRST / 2)
+    assert conflict_pause(3, 0.5) == pytest.approx(CONFLICT_PAUSE_FIRST * 2)
+    assert conflict_pause(1000, 0.999) < CONFLICT_PAUSE_MAX

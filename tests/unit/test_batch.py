@@ -1,26 +1,24 @@
-"""The rows the store sends: their order must match the composite types `write_batch` takes."""
+"""The rows the store sends: the right values under each name (the names and their order are held
+to the schema by tests/integration/test_row_types.py)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
-from bounced.core.batch import event_records, event_rows, payload_digest, provisional_ids, state_records
+from bounced.core.batch import (
+    STATE_INPUT_FIELDS,
+    event_records,
+    event_rows,
+    payload_digest,
+    provisional_ids,
+    state_records,
+)
 from bounced.core.model import Status, TimeSource
 from bounced.core.state import RecipientState
-from bounced.db.migrate import known_migrations
 from tests.support.outcomes import hard_bounce, soft_bounce
 
 NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
-
-
-def composite_fields(type_name: str) -> list[str]:
-    """The field names of a composite type, as the latest migration declaring it has them."""
-    text = "\n".join(m.sql for m in known_migrations())
-    bodies = re.findall(rf"CREATE TYPE {type_name} AS \((.*?)\n\);", text, re.DOTALL)
-    assert bodies
-    return [line.split()[0] for line in bodies[-1].strip().splitlines()]
 
 
 def test_state_records_follow_bounced_state_input() -> None:
@@ -41,7 +39,7 @@ def test_state_records_follow_bounced_state_input() -> None:
         since=NOW,
     )
     (record,) = state_records([(state, True)], NOW + timedelta(minutes=1))
-    named = dict(zip(composite_fields("bounced_state_input"), record, strict=True))
+    named = dict(zip(STATE_INPUT_FIELDS, record, strict=True))
     for field in fields(RecipientState):
         expected = getattr(state, field.name)
         assert named[field.name] == (expected.value if field.name == "status" else expected), field.name
@@ -52,7 +50,7 @@ def test_state_records_follow_bounced_state_input() -> None:
 def test_event_records_follow_bounced_event_input() -> None:
     rows = event_rows([soft_bounce(["b@example.com"], NOW)])
     (record,), _ = event_records(rows, [-1])
-    named = dict(zip(composite_fields("bounced_event_input"), record, strict=True))
+    named = record._asdict()
     notification = rows[0].applied.notification
     assert named["kind"] == "bounce"
     assert named["action"] == rows[0].decision.action.value
@@ -68,7 +66,7 @@ def test_event_records_follow_bounced_event_input() -> None:
 def test_notification_records_follow_bounced_notification_input() -> None:
     outcome = soft_bounce(["b@example.com"], NOW)
     _, (record,) = event_records(event_rows([outcome]), [-1])
-    named = dict(zip(composite_fields("bounced_notification_input"), record, strict=True))
+    named = record._asdict()
     notification = outcome.notification
     assert named["digest"] == payload_digest(notification.payload)
     assert (named["source"], named["kind"]) == ("raw", "bounce")
@@ -85,11 +83,11 @@ def test_a_notification_of_many_recipients_sends_its_payload_once() -> None:
     rows = event_rows([wide, other])
     events, notifications = event_records(rows, provisional_ids(len(rows)))
     assert len(notifications) == 2
-    assert [n[0] for n in notifications] == sorted(n[0] for n in notifications)  # digest order
-    ref = composite_fields("bounced_event_input").index("notification_ref")
+    assert [n.digest for n in notifications] == sorted(n.digest for n in notifications)  # digest order
     by_ref = dict(enumerate(notifications, start=1))
     for row, record in zip(rows, events, strict=True):
-        assert by_ref[record[ref]][0] == payload_digest(row.applied.notification.payload)
+        assert record.notification_ref is not None
+        assert by_ref[record.notification_ref].digest == payload_digest(row.applied.notification.payload)
     payloads = {wide.notification.payload, other.notification.payload}
     assert not any(value in payloads for record in events for value in record)
 

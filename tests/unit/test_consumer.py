@@ -44,6 +44,10 @@ class MemoryStore:
         self.committed.extend(outcomes)
         return CommitSummary()
 
+    async def commit_alone(self, outcomes: Sequence[Outcome], now: datetime) -> CommitSummary:
+        """No group here: committing alone is committing."""
+        return await self.commit(outcomes, now)
+
     def is_transient(self, exc: BaseException) -> bool:
         return isinstance(exc, ConnectionError)
 

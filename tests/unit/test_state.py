@@ -11,6 +11,7 @@ import pytest
 from bounced.core.model import Action, Decision, Kind, Notification, Recipient, Status
 from bounced.core.policy import RetryPolicy
 from bounced.core.state import (
+    CAUSE_FIELDS,
     CancelRetries,
     Escalate,
     Event,
@@ -278,11 +279,7 @@ def test_a_change_of_status_carries_every_field_it_does_not_set() -> None:
     defaults = {f.name: f.default for f in fields(RecipientState)}
     assert all(getattr(state, name) != default for name, default in defaults.items()), "set every field"
     result = transition(state, event(Action.SUPPRESS, T0 + H), policy=POLICY, now=NOW, jitter_unit=0.0)
-    set_by_the_cause = {
-        "status", "reason", "kind", "bounce_type", "bounce_subtype", "complaint_feedback_type",
-        "diagnostic_code", "event_id", "event_ses_message_id", "event_feedback_id",
-        "event_occurred_at", "retry_at", "since", "last_bounce_at",
-    }  # fmt: skip
+    set_by_the_cause = {*CAUSE_FIELDS, "status", "retry_at", "since", "last_bounce_at"}
     carried = {name for name in defaults if name not in set_by_the_cause}
     assert {name for name in carried if getattr(result.state, name) != getattr(state, name)} == set()
     assert result.state.status is Status.SUPPRESSED

@@ -35,17 +35,6 @@ SELECT version FROM schema_migrations ORDER BY version;
 -- Record one applied migration. $1 version, $2 name, $3 applied at.
 INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3);
 
--- name: insert_quarantine
--- Keep unreadable messages, once per SQS message id; returns only the newly kept rows.
--- $1 queue[], $2 sqs_message_id[], $3 body[], $4 code[], $5 detail[], $6 receive_count[], $7 now.
-INSERT INTO quarantine (queue, sqs_message_id, body, code, detail, receive_count, received_at)
-SELECT t.queue, t.sqs_message_id, t.body, t.code, t.detail, t.receive_count, $7
-FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[])
-    WITH ORDINALITY AS t(queue, sqs_message_id, body, code, detail, receive_count, ord)
-ORDER BY t.ord
-ON CONFLICT DO NOTHING
-RETURNING id, queue, code;
-
 -- name: recorded_event_keys
 -- Which of a batch's audit rows are recorded already (redeliveries): their idempotency keys.
 -- $1 kind[], $2 idem[], $3 address[] ('' for none), as `EventRow.key` computes them.
@@ -61,46 +50,37 @@ JOIN events AS e ON e.kind = k.kind
 -- `write_batch` refuses to write if any of them changed since. $1 address[].
 SELECT *, xmin::text AS row_version FROM recipients WHERE address = ANY($1::text[]);
 
--- name: lock_recipients
--- Lock the existing state rows of a batch's addresses in address order and read them, with their
--- row versions (concurrent batches over the same addresses queue up in one order: no deadlock, no
--- lost update). $1 address[].
-SELECT *, xmin::text AS row_version FROM recipients
-WHERE address = ANY($1::text[]) ORDER BY address FOR UPDATE;
-
 -- name: write_batch
--- One statement for all of a batch's writes: record its audit rows, cancel and schedule retries,
--- update and insert state rows. It was computed from rows read earlier; when the database no
--- longer matches that read (an audit row already recorded, a state row changed or deleted since
--- it was read, a new row created meanwhile) it raises SQLSTATE 40001 and writes nothing.
--- Event ids a batch gives its own new audit rows before they exist are negative ("provisional");
+-- One statement for every write of a batch or an override (a `WritePlan`): record its audit rows
+-- and their notifications, cancel and schedule retries, update and insert state rows, keep
+-- quarantined messages. It was planned from rows read earlier; when the database no longer
+-- matches that read (an audit row already recorded, a state row changed or deleted since it was
+-- read, a new row created meanwhile) it raises SQLSTATE 40001 and writes nothing.
+-- Event ids a plan gives its own new audit rows before they exist are negative ("provisional");
 -- the statement replaces them with the ids the rows get. The audit rows' notifications are recorded
 -- once each (a notification already recorded, with the same payload, is pointed at instead); an
--- audit row names its notification by position in $14.
+-- audit row names its notification by position in $8.
 -- $1 bounced_event_input[] (the audit rows, in idempotency-key order), $2 now,
--- $3 addresses whose pending retries are cancelled,
--- retries: $4 address, $5 ses_message_id, $6 event_id, $7 cause, $8 attempt, $9 due_at, $10 state,
--- $11 bounced_state_input[] (state rows, in address order),
--- the read it was computed from: $12 address[], $13 row_version[] of every row read,
--- $14 bounced_notification_input[] (the audit rows' notifications, in digest order).
+-- $3 addresses whose pending retries are cancelled, $4 bounced_retry_input[] (retries to insert),
+-- $5 bounced_state_input[] (state rows, in address order),
+-- the read it was planned from: $6 address[], $7 row_version[] of every row read,
+-- $8 bounced_notification_input[] (the audit rows' notifications, in digest order),
+-- $9 bounced_quarantine_input[] (in SQS message id order),
+-- the calls to SES's suppression list the changes ask for (the outbox), in address order:
+-- $10 address[], $11 operation[] (put, delete), $12 reason[] (NULL for a delete), $13 event_id[]
+-- (provisional or recorded).
+-- Returns the audit rows' ids in provisional id order, and [queue, code] of each new quarantine row.
 WITH input AS (
-    SELECT * FROM unnest($1::bounced_event_input[]) WITH ORDINALITY AS t(
-        kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
-        complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
-        sns_message_id, queue, sqs_message_id, occurred_at, notification_ref, provisional_id, ord
-    )
+    SELECT * FROM unnest($1::bounced_event_input[]) WITH ORDINALITY
 ), notification_input AS (
-    SELECT * FROM unnest($14::bounced_notification_input[]) WITH ORDINALITY AS t(
-        digest, source, kind, feedback_id, ses_message_id, sns_message_id, queue, sqs_message_id,
-        sent_at, occurred_at, time_source, claimed_time, payload, ord
-    )
+    SELECT * FROM unnest($8::bounced_notification_input[]) WITH ORDINALITY
 ), read_rows AS (
-    SELECT * FROM unnest($12::text[], $13::text[]) AS v(address, row_version)
+    SELECT * FROM unnest($6::text[], $7::text[]) AS v(address, row_version)
 ), locked AS (
     -- The state rows read, locked in address order before anything is written (every writer
     -- takes these locks first and in this order: no deadlock), at their latest versions.
     SELECT r.address, r.xmin::text AS row_version FROM recipients AS r
-    WHERE r.address = ANY($12::text[]) ORDER BY r.address FOR UPDATE
+    WHERE r.address = ANY($6::text[]) ORDER BY r.address FOR UPDATE
 ), unchanged AS (
     SELECT count(*) AS n FROM locked JOIN read_rows AS v ON v.address = locked.address
     WHERE locked.row_version = v.row_version
@@ -113,13 +93,13 @@ WITH input AS (
         sent_at, occurred_at, time_source, claimed_time, $2, payload
     FROM notification_input
     WHERE (SELECT count(*) FROM locked) >= 0  -- the row locks first
-    ORDER BY ord
+    ORDER BY ordinality
     ON CONFLICT (digest) DO NOTHING
     RETURNING id, digest
 ), notification_ids AS (
     -- New rows, or rows recorded before this statement began. One committed while it ran is not
-    -- seen here (its id stays NULL): the statement then refuses, and the locked retry sees it.
-    SELECT i.ord, coalesce(n.id, o.id) AS id
+    -- seen here (its id stays NULL): the statement then refuses, and the next attempt sees it.
+    SELECT i.ordinality, coalesce(n.id, o.id) AS id
     FROM notification_input AS i
     LEFT JOIN new_notifications AS n ON n.digest = i.digest
     LEFT JOIN notifications AS o ON o.digest = i.digest
@@ -127,22 +107,23 @@ WITH input AS (
     INSERT INTO events (
         kind, action, address, reason, cause, bounce_type, bounce_subtype, complaint_feedback_type,
         complaint_subtype, delay_type, dsn_status, diagnostic_code, feedback_id, ses_message_id,
-        sns_message_id, queue, sqs_message_id, occurred_at, notification_id, recorded_at
+        sns_message_id, queue, sqs_message_id, occurred_at, recorded_at, actor, note, notification_id
     )
     SELECT i.kind, i.action, i.address, i.reason, i.cause, i.bounce_type, i.bounce_subtype,
         i.complaint_feedback_type, i.complaint_subtype, i.delay_type, i.dsn_status,
         i.diagnostic_code, i.feedback_id, i.ses_message_id, i.sns_message_id, i.queue,
-        i.sqs_message_id, i.occurred_at, n.id, $2
-    FROM input AS i LEFT JOIN notification_ids AS n ON n.ord = i.notification_ref
+        i.sqs_message_id, i.occurred_at, $2, i.actor, i.note, n.id
+    FROM input AS i LEFT JOIN notification_ids AS n ON n.ordinality = i.notification_ref
     WHERE (SELECT count(*) FROM locked) >= 0  -- the row locks first
-    ORDER BY i.ord
+    ORDER BY i.ordinality
     ON CONFLICT DO NOTHING
     RETURNING id, kind, coalesce(address, '') AS address,
-        coalesce(feedback_id, ses_message_id, sns_message_id, sqs_message_id) AS idem
+        coalesce(feedback_id, ses_message_id, sns_message_id, sqs_message_id, '') AS idem
 ), event_ids AS (
+    -- A manual row has none of the ids (idem ''): an override writes one, for one address.
     SELECT i.provisional_id, r.id
     FROM input AS i JOIN recorded AS r ON r.kind = i.kind AND r.address = coalesce(i.address, '')
-        AND r.idem = coalesce(i.feedback_id, i.ses_message_id, i.sns_message_id, i.sqs_message_id)
+        AND r.idem = coalesce(i.feedback_id, i.ses_message_id, i.sns_message_id, i.sqs_message_id, '')
 ), cancelled AS (
     UPDATE retries SET state = 'cancelled', cancelled_at = $2
     WHERE address = ANY($3::text[]) AND state = 'pending' AND (SELECT count(*) FROM locked) >= 0
@@ -151,25 +132,19 @@ WITH input AS (
     INSERT INTO retries (address, ses_message_id, event_id, cause, attempt, due_at, state, created_at)
     SELECT t.address, t.ses_message_id, coalesce(e.id, t.event_id), t.cause, t.attempt, t.due_at,
         t.state, $2
-    FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[], $8::int[], $9::timestamptz[], $10::text[])
-        AS t(address, ses_message_id, event_id, cause, attempt, due_at, state)
+    FROM unnest($4::bounced_retry_input[]) AS t
     LEFT JOIN event_ids AS e ON e.provisional_id = t.event_id
     RETURNING id
 ), u AS (
-    SELECT s.*, coalesce(e.id, s.given_event_id) AS event_id, v.row_version
-    FROM unnest($11::bounced_state_input[]) WITH ORDINALITY AS s(
-        address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
-        diagnostic_code, given_event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
-        soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
-        last_delivery_at, since, created_at, is_new, ord
-    )
-    LEFT JOIN event_ids AS e ON e.provisional_id = s.given_event_id
+    SELECT s.*, coalesce(e.id, s.event_id) AS recorded_event_id, v.row_version
+    FROM unnest($5::bounced_state_input[]) WITH ORDINALITY AS s
+    LEFT JOIN event_ids AS e ON e.provisional_id = s.event_id
     LEFT JOIN read_rows AS v ON v.address = s.address
 ), updated AS (
     UPDATE recipients AS r SET
         status = u.status, reason = u.reason, kind = u.kind, bounce_type = u.bounce_type,
         bounce_subtype = u.bounce_subtype, complaint_feedback_type = u.complaint_feedback_type,
-        diagnostic_code = u.diagnostic_code, event_id = u.event_id,
+        diagnostic_code = u.diagnostic_code, event_id = u.recorded_event_id,
         event_ses_message_id = u.event_ses_message_id, event_feedback_id = u.event_feedback_id,
         event_occurred_at = u.event_occurred_at, soft_bounce_streak = u.soft_bounce_streak,
         retry_at = u.retry_at, escalated = u.escalated,
@@ -177,7 +152,7 @@ WITH input AS (
         last_delivery_at = u.last_delivery_at, since = u.since, updated_at = $2
     FROM u
     WHERE r.address = u.address AND NOT u.is_new AND r.xmin::text = u.row_version
-        AND r.address = ANY($12::text[])  -- every row updated was read: the primary key finds it
+        AND r.address = ANY($6::text[])  -- every row updated was read: the primary key finds it
         AND (SELECT count(*) FROM locked) >= 0
     RETURNING r.address
 ), inserted AS (
@@ -188,23 +163,43 @@ WITH input AS (
         last_delivery_at, since, created_at, updated_at
     )
     SELECT address, status, reason, kind, bounce_type, bounce_subtype, complaint_feedback_type,
-        diagnostic_code, event_id, event_ses_message_id, event_feedback_id, event_occurred_at,
-        soft_bounce_streak, retry_at, escalated, escalated_after_attempts, last_bounce_at,
-        last_delivery_at, since, created_at, $2
+        diagnostic_code, recorded_event_id, event_ses_message_id, event_feedback_id,
+        event_occurred_at, soft_bounce_streak, retry_at, escalated, escalated_after_attempts,
+        last_bounce_at, last_delivery_at, since, created_at, $2
     FROM u WHERE u.is_new
-    ORDER BY u.ord
+    ORDER BY u.ordinality
     ON CONFLICT (address) DO NOTHING
     RETURNING address
+), kept AS (
+    -- A redelivered poison message is kept once (SQS message ids are unique): no conflict.
+    INSERT INTO quarantine (queue, sqs_message_id, body, code, detail, receive_count, received_at)
+    SELECT q.queue, q.sqs_message_id, q.body, q.code, q.detail, q.receive_count, $2
+    FROM unnest($9::bounced_quarantine_input[]) WITH ORDINALITY AS q
+    ORDER BY q.ordinality
+    ON CONFLICT DO NOTHING
+    RETURNING queue, code
+), ses_calls AS (
+    -- In the same statement as the state changes: a change is never without its call, nor a call
+    -- without its change. The sender makes them in id order, which is this order.
+    INSERT INTO ses_suppression_outbox (address, operation, reason, event_id, created_at)
+    SELECT c.address, c.operation, c.reason, coalesce(e.id, c.event_id), $2
+    FROM unnest($10::text[], $11::text[], $12::text[], $13::bigint[]) WITH ORDINALITY
+        AS c(address, operation, reason, event_id, n)
+    LEFT JOIN event_ids AS e ON e.provisional_id = c.event_id
+    WHERE (SELECT count(*) FROM locked) >= 0  -- the row locks first
+    ORDER BY c.n
 )
 SELECT CASE
         WHEN (SELECT count(*) FROM recorded) <> (SELECT count(*) FROM input)
             OR EXISTS (SELECT 1 FROM notification_ids WHERE id IS NULL)
-            OR (SELECT n FROM unchanged) <> cardinality($12::text[])
+            OR (SELECT n FROM unchanged) <> cardinality($6::text[])
             OR (SELECT count(*) FROM updated) <> (SELECT count(*) FROM u WHERE NOT u.is_new)
             OR (SELECT count(*) FROM inserted) <> (SELECT count(*) FROM u WHERE u.is_new)
         THEN bounced_write_conflict()
         ELSE true
-    END AS written;
+    END AS written,
+    ARRAY(SELECT id FROM event_ids ORDER BY provisional_id) AS event_ids,
+    ARRAY(SELECT ARRAY[queue, code] FROM kept) AS quarantined;
 
 -- name: release_due_retries
 -- Claim up to $2 pending retries due at $1 (skipping any another scheduler or a committing batch
@@ -306,14 +301,6 @@ WHERE status = $1 AND ($2::text IS NULL OR address > $2)
 ORDER BY address
 LIMIT $3;
 
--- name: insert_manual_event
--- Record a person's action on an address in the audit log. $1 address, $2 action, $3 reason,
--- $4 actor, $5 note (why, in their words), $6 now, $7 kind (manual, or ses_suppression_list for
--- an address read from SES's list).
-INSERT INTO events (kind, action, address, reason, occurred_at, recorded_at, actor, note)
-VALUES ($7, $2, $1, $3, $6, $6, $4, $5)
-RETURNING id;
-
 -- name: quarantine_get
 -- One quarantined message with its raw bytes. $1 id.
 SELECT id, queue, sqs_message_id, body, code, detail, receive_count, received_at, replayed_at,
@@ -372,15 +359,6 @@ SELECT
     (SELECT count(*) FROM quarantine WHERE received_at < $1) AS quarantined;
 
 -- == SES's suppression list: the outbox =========================================================
-
--- name: insert_ses_calls
--- Queue calls to SES's suppression list, in array order. $1 address[], $2 operation[] (put, delete),
--- $3 reason[] (BOUNCE, COMPLAINT; NULL for a delete), $4 event_id[], $5 now.
-INSERT INTO ses_suppression_outbox (address, operation, reason, event_id, created_at)
-SELECT address, operation, reason, event_id, $5
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
-    AS c(address, operation, reason, event_id, n)
-ORDER BY n;
 
 -- name: lock_ses_sender
 -- Become the one sender of the outbox for this transaction, or false when another instance is.

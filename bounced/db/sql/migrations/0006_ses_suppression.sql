@@ -1,4 +1,4 @@
--- bounced schema, version 5: the outbox of calls to SES's account-level suppression list.
+-- bounced schema, version 6: the outbox of calls to SES's account-level suppression list.
 
 -- One row per call still to make: written in the same transaction as the state change that asks for
 -- it (an address becoming suppressed: put; a suppressed address made mailable: delete), deleted
