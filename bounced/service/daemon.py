@@ -111,6 +111,20 @@ def aws_region(environ: Mapping[str, str], queue_urls: Sequence[str]) -> str:
     raise ConfigError("AWS_REGION", "not set, and no queue URL names a region")
 
 
+def sqs_client_config(pollers: int, wait_time_seconds: int) -> AioConfig:
+    """The SQS client's settings: connections for every poller, and no retries of botocore's own."""
+    return AioConfig(
+        # A poller may have a receive and the deletes of its two batches in flight at once.
+        max_pool_connections=3 * pollers + 8,
+        connect_timeout=5,
+        read_timeout=wait_time_seconds + 15,
+        # tenacity in the consumer is the one retry policy; botocore's own would multiply it.
+        # botocore's `max_attempts` counts retries (1 would mean two tries); `total_max_attempts`
+        # counts every try, so 1 is the one try botocore makes.
+        retries={"total_max_attempts": 1, "mode": "standard"},
+    )
+
+
 @dataclass
 class Daemon:
     """Everything `bounced run` runs, wired together."""
@@ -289,14 +303,7 @@ class Daemon:
 
     async def _open_sqs(self, stack: AsyncExitStack) -> SqsQueues:
         pollers = self.settings.pollers_per_queue * len(self.queues)
-        config = AioConfig(
-            # A poller may have a receive and the deletes of its two batches in flight at once.
-            max_pool_connections=3 * pollers + 8,
-            connect_timeout=5,
-            read_timeout=self.settings.wait_time_seconds + 15,
-            # tenacity in the consumer is the one retry policy; botocore's own would multiply it.
-            retries={"max_attempts": 1, "mode": "standard"},
-        )
+        config = sqs_client_config(pollers, self.settings.wait_time_seconds)
         session = get_session()
         client = await stack.enter_async_context(
             session.create_client("sqs", region_name=self.region, config=config)
