@@ -63,22 +63,11 @@ def parse_body(body: bytes, arrival: Arrival | None = None) -> Notification:
     envelope = read.envelope
     if envelope is not None and envelope.type != "Notification":
         timing = settle([(TimeSource.ENVELOPE, envelope.timestamp)], arrival)
-        return Notification(
-            kind=Kind.SUBSCRIPTION_CONFIRMATION,
-            recipients=(),
-            envelope=envelope,
-            payload=read.text,
-            **_timed(timing),
-        )
+        return _notification(read, Kind.SUBSCRIPTION_CONFIRMATION, timing)
     notification = _parse_ses(read, arrival)
     if read.escaped:
         _check_storable(notification)
     return notification
-
-
-def _timed(timing: Timing) -> dict[str, Any]:
-    """`Notification` keyword arguments for its time."""
-    return {"occurred_at": timing.occurred_at, "time_source": timing.source, "claimed_time": timing.claimed}
 
 
 def _check_storable(notification: Notification) -> None:
@@ -107,27 +96,40 @@ def _envelope_time(read: Read) -> tuple[TimeSource, str | None]:
 
 
 def _parse_ses(read: Read, arrival: Arrival | None) -> Notification:
-    document, envelope, payload = read.document, read.envelope, read.text
+    document = read.document
     kind, payload_key = _kind_of(document)
     envelope_time = _envelope_time(read)
-    wrapping: dict[str, Any] = {"envelope": envelope, "eventbridge": read.eventbridge, "payload": payload}
     if kind is Kind.SUBSCRIPTION_CONFIRMATION:  # SES's "subscription succeeded" note: no mail
-        timing = settle([envelope_time], arrival)
-        return Notification(kind=kind, recipients=(), **wrapping, **_timed(timing))
+        return _notification(read, kind, settle([envelope_time], arrival))
     mail = _object(document.get("mail"), "mail", required=True)
     body = _object(document.get(payload_key), payload_key, required=kind in _RECIPIENT_KINDS)
     (recipients, unreadable), extras, own_time = _READERS[kind](body) if body else (((), ()), {}, None)
     if kind in _RECIPIENT_KINDS and not recipients:
         raise ReadError("no_recipients", f"{payload_key} lists no recipients")
     candidates = [(TimeSource.FEEDBACK, own_time), (TimeSource.MAIL, mail.get("timestamp")), envelope_time]
-    timed: dict[str, Any] = {**_timed(settle(candidates, arrival)), **extras}
-    return Notification(
-        kind=kind,
+    return _notification(
+        read,
+        kind,
+        settle(candidates, arrival),
         recipients=recipients,
         ses_message_id=_required_text(mail, "messageId", "mail"),
         unreadable_recipients=unreadable,
-        **wrapping,
-        **timed,
+        **extras,
+    )
+
+
+def _notification(read: Read, kind: Kind, timing: Timing, **fields: Any) -> Notification:
+    """The notification in `read`, of `kind`, at `timing`, with `fields`."""
+    return Notification(
+        kind=kind,
+        recipients=fields.pop("recipients", ()),
+        envelope=read.envelope,
+        eventbridge=read.eventbridge,
+        payload=read.text,
+        occurred_at=timing.occurred_at,
+        time_source=timing.source,
+        claimed_time=timing.claimed,
+        **fields,
     )
 
 
@@ -208,7 +210,9 @@ def _each_recipient(items: list[Any], read: Callable[[Any], Recipient]) -> Recip
             recipients.append(read(item))
         except ReadError as exc:
             failures.append((exc, describe_unreadable(item, exc)))
-    if failures and not recipients:
+    if not failures:
+        return _unique(recipients), ()
+    if not recipients:
         first = failures[0][0]
         if len(failures) == 1:
             raise first
