@@ -435,11 +435,26 @@ _STATUS = re.compile(r"(?<![\d.])([245])\.([0-7])\.(\d{1,3})(?!\.?\d)")
 _REPLY_CODE = re.compile(r"(?:^|[\s;:'\"(\[])([245]\d\d)(?![\d.])")
 
 
+# Diagnostics repeat: the recipients of one mailing bounce off the same few servers in the same words,
+# and weighing a text costs more than reading the rest of the notification. The answer for an exact
+# (status, diagnostic, hint) is kept, within bounds: CACHE_ANSWERS answers, for texts of up to
+# CACHE_TEXT_MAX characters (a remote server writes what it likes), so at most a few megabytes.
+CACHE_ANSWERS = 4096
+CACHE_TEXT_MAX = 1000
+
+
 def reason_for(status: str | None, diagnostic: str | None, *, hint: str | None = None) -> Reason:
     """The reason for one bounced (or delayed) recipient.
 
     `status` is the DSN's enhanced status code ("5.1.1"), `diagnostic` the remote server's text,
     `hint` the SES bounce subtype or delay type ("MailboxFull", "Suppressed", ...)."""
+    if diagnostic is not None and len(diagnostic) > CACHE_TEXT_MAX:
+        return _weigh(status, diagnostic, hint)
+    return _remembered(status, diagnostic, hint)
+
+
+def _weigh(status: str | None, diagnostic: str | None, hint: str | None) -> Reason:
+    """The heaviest evidence: the codes' answer, unless a phrase in the text outweighs it."""
     best, weight = _code_evidence(status, diagnostic, hint)
     if not diagnostic:
         return best
@@ -451,6 +466,9 @@ def reason_for(status: str | None, diagnostic: str | None, *, hint: str | None =
     if found is None:  # the common case: nothing in the text could overturn the codes
         return best
     return _heaviest_phrase(text, best, weight, found, wakes)
+
+
+_remembered = functools.lru_cache(maxsize=CACHE_ANSWERS)(_weigh)
 
 
 def _heaviest_phrase(

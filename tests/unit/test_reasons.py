@@ -171,3 +171,23 @@ def test_a_rule_runs_only_when_its_needle_is_there() -> None:
         for (_, _, rule), needles in zip(reasons._RULES, reasons._NEEDLES_OF, strict=True):
             if rule.search(text):
                 assert any(needle in text for needle in needles), (rule.pattern, text)
+
+
+def test_a_repeated_diagnostic_is_answered_from_the_cache() -> None:
+    reasons._remembered.cache_clear()
+    text = "smtp; 550 5.1.1 <a@example.org>: Recipient address rejected: User unknown"
+    first = reason_for("5.1.1", text, hint="General")
+    again = reason_for("5.1.1", text[:10] + text[10:], hint="General")  # an equal string, not the same
+    info = reasons._remembered.cache_info()
+    assert (first, again, info.misses, info.hits) == (Reason.USER_UNKNOWN, Reason.USER_UNKNOWN, 1, 1)
+
+
+def test_the_cache_is_bounded_in_answers_and_in_text_length() -> None:
+    reasons._remembered.cache_clear()
+    for n in range(reasons.CACHE_ANSWERS + 10):
+        assert reason_for("5.0.0", f"smtp; 550 5.0.0 user unknown (ref {n})") is Reason.USER_UNKNOWN
+    assert reasons._remembered.cache_info().currsize == reasons.CACHE_ANSWERS
+    reasons._remembered.cache_clear()
+    long_text = "smtp; 550 5.0.0 " + "x" * reasons.CACHE_TEXT_MAX + " mailbox full"
+    assert reason_for("5.0.0", long_text) is Reason.MAILBOX_FULL
+    assert reasons._remembered.cache_info().currsize == 0
