@@ -321,8 +321,9 @@ class Poller:
         try:
             failed = await self._retrying(lambda: self._sqs.delete(self._url, messages), is_transient)
         except Exception as exc:
-            if not is_transient(exc):
+            if not is_sqs_failure(exc):  # SQS's refusal, for now or for good, is not our bug
                 raise
+            self._log.warning("delete_refused", error=describe_failure(exc))
             failed = [m.message_id for m in messages]
         if failed:
             # The effects are committed; redelivery of these changes nothing.

@@ -161,6 +161,22 @@ async def test_a_delete_sqs_keeps_refusing_is_counted_and_the_effects_stay(rig: 
     assert rig.sqs.in_flight(rig.url) == 1  # comes back; redelivery changes nothing
 
 
+@pytest.mark.parametrize("code", ["AccessDenied", "AWS.SimpleQueueService.NonExistentQueue"])
+async def test_a_delete_sqs_refuses_for_good_is_counted_and_does_not_stop_the_poller(
+    rig: Rig, code: str
+) -> None:
+    """The effects are committed: a delete refused for good (the queue deleted under us, a policy
+    changed) leaves the messages to come back, which changes nothing; it is SQS's fault, not a bug."""
+    rig.send(1)
+    messages = await rig.receive()
+    rig.sqs.fail_next("delete", sqs_error(code, "DeleteMessageBatch"))
+    await rig.poller(NO_WAIT).handle(messages)
+    assert len(rig.store.committed) == 1
+    assert rig.sqs.calls.count("delete") == 1  # not transient: not tried again now
+    assert rig.observer.failures == ["sqs"]
+    assert rig.observer.deleted_count == 0
+
+
 async def test_a_stale_receipt_handle_is_reported_per_message(rig: Rig) -> None:
     rig.send(1)
     (stale,) = await rig.receive()
