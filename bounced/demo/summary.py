@@ -112,10 +112,6 @@ def _table(report: Report) -> list[str]:
     ]
 
 
-def _cut(text: str, width: int = 70) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _yes_no(answer: RecipientAnswer | None) -> str:
     return "yes" if answer is None or answer.sendable else "no"
 
